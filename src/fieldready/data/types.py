@@ -1,0 +1,68 @@
+"""The per-image records that flow from the data loaders and models into the metrics.
+
+Arrays are NumPy on the host: these records are what the result store keeps and the metrics read,
+after the device work of a batch is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["ImageRecord", "ImageTargets", "ImageDetections"]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of the dataset: a stable integer id, its file, its size and (classification) its label."""
+
+    image_id: int
+    path: str
+    width: int
+    height: int
+    label: int | None = None
+
+
+@dataclass
+class ImageTargets:
+    """Detection ground truth of one image: ``boxes[M, 4]`` xyxy pixels, COCO category ``labels[M]``.
+
+    ``area`` is the COCO annotation area (pycocotools uses it, not the box, for small/medium/large);
+    ``iscrowd`` marks crowd regions, which match without counting as false negatives.
+    """
+
+    image_id: int
+    boxes: np.ndarray
+    labels: np.ndarray
+    iscrowd: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    area: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    width: int = 0
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        m = len(self.labels)
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(m, 4)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.iscrowd) != m:
+            self.iscrowd = np.zeros(m, dtype=bool)
+        if len(self.area) != m:
+            self.area = (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
+        self.iscrowd = np.asarray(self.iscrowd, dtype=bool)
+        self.area = np.asarray(self.area, dtype=np.float64)
+
+
+@dataclass
+class ImageDetections:
+    """A model's detections on one image, in the original image's pixel coordinates (xyxy)."""
+
+    image_id: int
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        k = len(self.scores)
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(k, 4)
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        self.labels = np.asarray(self.labels, dtype=np.int64)

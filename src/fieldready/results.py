@@ -1,0 +1,154 @@
+"""The shape of ``results.json``: every number the report shows, and nothing the report computes.
+
+Evaluation and judging fill these models; rendering only reads them, so ``fieldready report DIR``
+re-renders a run from its ``results.json`` alone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Verdict",
+    "CriterionResult",
+    "ConditionResult",
+    "ClassResult",
+    "GalleryItem",
+    "ModelResult",
+    "ConditionInfo",
+    "Recommendation",
+    "Provenance",
+    "Results",
+]
+
+Verdict = Literal["GO", "NO-GO", "INCONCLUSIVE"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CriterionResult(_Model):
+    """One criterion judged on one model. ``passed`` is None when the result is inconclusive."""
+
+    id: str
+    description: str
+    metric: str
+    scope: str
+    kind: Literal["at_least", "at_most", "max_drop", "max_drop_vs_baseline"]
+    threshold: float
+    value: float | None
+    passed: bool | None
+    blocking: bool = True
+    ci: list[float] | None = None
+    confidence: float | None = None
+    note: str = ""
+
+
+class ConditionResult(_Model):
+    """Metrics of one model at one severity point of one condition."""
+
+    condition: str
+    corruption: str
+    severity: float | None = None
+    level: int | None = None
+    label: str = ""
+    metrics: dict[str, float | None]
+
+
+class ClassResult(_Model):
+    """Clean metrics of one class (per-class AP for detection, accuracy for classification)."""
+
+    class_id: int
+    name: str
+    metrics: dict[str, float | None]
+
+
+class GalleryItem(_Model):
+    """One failure example: an image whose prediction changed most under a condition."""
+
+    image_id: int
+    condition: str
+    label: str
+    score: float
+    clean_png: str = ""
+    corrupted_png: str = ""
+    caption: str = ""
+
+
+class ModelResult(_Model):
+    """Everything measured and judged for one candidate model."""
+
+    name: str
+    kind: str
+    file_hash: str | None = None
+    verdict: Verdict
+    rank: int | None = None
+    production_score: float | None = None
+    production_ci: list[float] | None = None
+    clean: dict[str, float | None]
+    robustness: dict[str, float | None] = Field(default_factory=dict)
+    per_class: list[ClassResult] = Field(default_factory=list)
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    conditions: list[ConditionResult] = Field(default_factory=list)
+    gallery: list[GalleryItem] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ConditionInfo(_Model):
+    """A condition of the plan as the report describes it."""
+
+    name: str
+    corruptions: list[str]
+    family: str
+    frequency: float
+    severities: list[str]
+    unit: str = ""
+
+
+class Recommendation(_Model):
+    """The model to ship (None when no candidate is GO) and the one-sentence reason."""
+
+    model: str | None
+    reason: str
+
+
+class Provenance(_Model):
+    """What a reviewer needs to reproduce the run."""
+
+    spec_path: str
+    spec_text: str
+    spec_hash: str
+    plan_hash: str
+    data_hash: str
+    model_hashes: dict[str, str]
+    versions: dict[str, str]
+    device: str
+    seed: int
+    started: str
+    finished: str
+    duration_s: float
+    images: int
+    units: int
+
+
+class Results(_Model):
+    """The whole of ``results.json``."""
+
+    fieldready: int = 1
+    name: str
+    title: str
+    task: Literal["detection", "classification"]
+    spec_hash: str
+    plan_hash: str
+    primary_metric: str
+    metric_names: dict[str, str] = Field(default_factory=dict)
+    classes: dict[str, str] = Field(default_factory=dict)
+    baseline: str | None = None
+    conditions: list[ConditionInfo] = Field(default_factory=list)
+    models: list[ModelResult]
+    recommendation: Recommendation
+    signoff: list[dict[str, str]] = Field(default_factory=list)
+    provenance: Provenance
