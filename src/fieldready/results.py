@@ -64,6 +64,9 @@ class ClassResult(_Model):
     class_id: int
     name: str
     metrics: dict[str, float | None]
+    # Clean primary metric minus its mean over all corrupted units (positive = degrades); the report
+    # highlights the classes with the largest drop.
+    drop: float | None = None
 
 
 class GalleryItem(_Model):
@@ -90,6 +93,8 @@ class ModelResult(_Model):
     production_ci: list[float] | None = None
     clean: dict[str, float | None]
     robustness: dict[str, float | None] = Field(default_factory=dict)
+    # Mean primary metric per corruption family (ConditionInfo.family), for the report's family bars.
+    families: dict[str, float | None] = Field(default_factory=dict)
     per_class: list[ClassResult] = Field(default_factory=list)
     criteria: list[CriterionResult] = Field(default_factory=list)
     conditions: list[ConditionResult] = Field(default_factory=list)
