@@ -18,7 +18,17 @@ import torch
 from fieldready.errors import CorruptionError
 from fieldready.rng import ImageRNG
 
-__all__ = ["Boxes", "Corruption", "Corrupted", "register", "get", "names", "all_corruptions", "apply"]
+__all__ = [
+    "Boxes",
+    "Corruption",
+    "Corrupted",
+    "register",
+    "unregister",
+    "get",
+    "names",
+    "all_corruptions",
+    "apply",
+]
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,12 @@ def register(
         return fn
 
     return decorate
+
+
+def unregister(name: str) -> None:
+    """Remove a registered corruption (for tests and plug-in reloads); unknown names raise like ``get``."""
+    get(name)
+    del _REGISTRY[name]
 
 
 def get(name: str) -> Corruption:

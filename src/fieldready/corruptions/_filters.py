@@ -1,0 +1,79 @@
+"""Batched filtering primitives shared by the corruptions: padding, separable Gaussian, FFT filtering."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _symmetric_index(n: int, p: int, device: torch.device) -> torch.Tensor:
+    """Indices of a length-``n`` axis padded by ``p`` with half-sample symmetry, any ``p``."""
+    m = torch.arange(-p, n + p, device=device) % (2 * n)
+    return torch.where(m < n, m, 2 * n - 1 - m)
+
+
+def pad_symmetric(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """Half-sample symmetric padding (``dcba|abcd|dcba``, scipy's "reflect") of the last two dims."""
+    if ph > 0:
+        x = x.index_select(-2, _symmetric_index(x.shape[-2], ph, x.device))
+    if pw > 0:
+        x = x.index_select(-1, _symmetric_index(x.shape[-1], pw, x.device))
+    return x
+
+
+def pad(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:
+    """Pad H by ``ph`` and W by ``pw`` on both sides: ``replicate`` | ``reflect101`` | ``symmetric`` | ``zeros``."""
+    if mode == "symmetric":
+        return pad_symmetric(x, ph, pw)
+    torch_mode = {"replicate": "replicate", "reflect101": "reflect", "zeros": "constant"}[mode]
+    if torch_mode == "reflect" and (ph >= x.shape[-2] or pw >= x.shape[-1]):
+        torch_mode = "replicate"  # reflection cannot pad wider than the image itself
+    shape = x.shape
+    flat = x.reshape(-1, 1, shape[-2], shape[-1])
+    out = F.pad(flat, (pw, pw, ph, ph), mode=torch_mode)
+    return out.reshape(*shape[:-2], out.shape[-2], out.shape[-1])
+
+
+def gaussian_kernel1d(sigma: float, radius: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Normalised 1-D Gaussian of ``2*radius+1`` taps."""
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (t / max(sigma, 1e-6)) ** 2)
+    return (k / k.sum()).to(device=device, dtype=torch.float32)
+
+
+def separable(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor, *, mode: str) -> torch.Tensor:
+    """Correlate every channel of ``x[N, C, H, W]`` with the column kernel ``kh`` then the row kernel ``kw``."""
+    n, c, h, w = x.shape
+    rh, rw = kh.numel() // 2, kw.numel() // 2
+    y = pad(x, rh, rw, mode).reshape(n * c, 1, h + 2 * rh, w + 2 * rw)
+    y = F.conv2d(y, kh.view(1, 1, -1, 1))
+    y = F.conv2d(y, kw.view(1, 1, 1, -1))
+    return y.reshape(n, c, h, w)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, *, truncate: float = 4.0, mode: str = "replicate") -> torch.Tensor:
+    """skimage/scipy-style Gaussian blur (radius ``int(truncate*sigma+0.5)``); identity when sigma <= 0."""
+    if sigma <= 0:
+        return x
+    radius = int(truncate * sigma + 0.5)
+    k = gaussian_kernel1d(sigma, radius, device=x.device)
+    return separable(x, k, k, mode=mode)
+
+
+def fft_filter(x: torch.Tensor, kernel: torch.Tensor, *, mode: str) -> torch.Tensor:
+    """Convolve ``x[N, C, H, W]`` with centred odd kernels ``[N or 1, Kh, Kw]`` through the FFT.
+
+    The cost does not depend on the kernel size, which suits large disks and per-image motion kernels.
+    """
+    n, c, h, w = x.shape
+    kh, kw = kernel.shape[-2:]
+    rh, rw = kh // 2, kw // 2
+    xp = pad(x, rh, rw, mode)
+    hp, wp = xp.shape[-2:]
+    kp = torch.zeros((kernel.shape[0], hp, wp), dtype=torch.float32, device=x.device)
+    kp[:, :kh, :kw] = kernel
+    kp = torch.roll(kp, shifts=(-rh, -rw), dims=(-2, -1))
+    out = torch.fft.irfft2(torch.fft.rfft2(xp) * torch.fft.rfft2(kp)[:, None], s=(hp, wp))
+    return out[..., rh : rh + h, rw : rw + w].contiguous()

@@ -1,0 +1,200 @@
+"""Optical and motion blur: gaussian, defocus (disk), motion, glass and zoom blur, as in ImageNet-C."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from fieldready.corruptions._filters import fft_filter, gaussian_blur as _gaussian, pad
+from fieldready.corruptions._levels import interp
+from fieldready.corruptions.registry import register
+from fieldready.rng import ImageRNG
+
+__all__ = ["gaussian_blur", "defocus_blur", "motion_blur", "glass_blur", "zoom_blur", "disk_kernel", "motion_kernels"]
+
+# Level tables of imagecorruptions 1.1.2, keyed by the primary parameter (the severity).
+_DEFOCUS_RADIUS = (3.0, 4.0, 6.0, 8.0, 10.0)
+_DEFOCUS_ALIAS = (0.1, 0.5, 0.5, 0.5, 0.5)
+_MOTION_SIGMA = (0.0, 3.0, 5.0, 8.0, 12.0, 15.0)
+_MOTION_RADIUS = (0.0, 10.0, 15.0, 15.0, 15.0, 20.0)
+_GLASS_SIGMA = (0.7, 0.9, 1.0, 1.1, 1.5)
+_GLASS_DELTA = (1.0, 2.0, 2.0, 3.0, 4.0)
+_GLASS_ITERS = (2.0, 1.0, 3.0, 2.0, 2.0)
+_ZOOM_MAX = (1.10, 1.15, 1.20, 1.24, 1.30)
+_ZOOM_STEP = (0.01, 0.01, 0.02, 0.02, 0.03)
+
+
+@register(
+    "gaussian_blur",
+    family="blur",
+    unit="σ in pixels",
+    valid_range=(0.0, 50.0),
+    levels=(1.0, 2.0, 3.0, 4.0, 6.0),
+    spatial=("sigma",),
+    identity=0.0,
+)
+def gaussian_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Gaussian blur of standard deviation σ pixels (edge pixels repeated, as skimage)."""
+    return _gaussian(images, severity * spatial_scale, mode="replicate").clamp_(0.0, 1.0)
+
+
+def disk_kernel(radius: float, alias_blur: float, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """ImageNet-C's anti-aliased disk: a pixel disk of ``radius``, normalised, then a tiny Gaussian blur."""
+    half = max(8, math.ceil(radius))
+    t = torch.arange(-half, half + 1, dtype=torch.float32, device=device)
+    disk = ((t[:, None] ** 2 + t[None, :] ** 2) <= radius**2).float()
+    disk = disk / disk.sum().clamp_min(1.0)
+    ksize = 3 if radius <= 8 else 5
+    g = torch.arange(ksize, dtype=torch.float32, device=device) - (ksize - 1) / 2
+    g = torch.exp(-(g**2) / (2 * max(alias_blur, 1e-3) ** 2))
+    g = g / g.sum()
+    p = ksize // 2
+    d = pad(disk[None, None], p, p, "reflect101")
+    d = F.conv2d(d, g.view(1, 1, -1, 1))
+    d = F.conv2d(d, g.view(1, 1, 1, -1))
+    return d[0, 0]
+
+
+@register(
+    "defocus_blur",
+    family="blur",
+    unit="disk radius in pixels",
+    valid_range=(0.0, 100.0),
+    levels=_DEFOCUS_RADIUS,
+    spatial=("radius",),
+    identity=0.0,
+    imagenet_c=True,
+)
+def defocus_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Out-of-focus blur: convolution with an anti-aliased disk of the given radius."""
+    radius = severity * spatial_scale
+    if radius <= 0:
+        return images.clone()
+    kernel = disk_kernel(radius, interp(severity, _DEFOCUS_RADIUS, _DEFOCUS_ALIAS), device=images.device)
+    return fft_filter(images, kernel[None], mode="reflect101").clamp_(0.0, 1.0)
+
+
+def motion_kernels(
+    angle_deg: torch.Tensor, radius: int, sigma: float, *, height: int, width: int
+) -> torch.Tensor:
+    """Per-image convolution kernels ``[N, 4r+1, 4r+1]`` of ImageNet-C's one-sided Gaussian motion streak.
+
+    Tap i (weight ∝ exp(-i²/2σ²), i < 2r+1) sits at the pixel offset i·(sin a, cos a) rounded as the
+    reference does; taps farther than the image size are dropped, as the reference stops there.
+    """
+    taps = 2 * radius + 1
+    i = torch.arange(taps, dtype=torch.float32, device=angle_deg.device)
+    w = torch.exp(-(i**2) / (2 * sigma**2))
+    w = w / w.sum()
+    a = torch.deg2rad(angle_deg.reshape(-1, 1).float())
+    dy = -torch.ceil(i * torch.sin(a) - 0.5)
+    dx = -torch.ceil(i * torch.cos(a) - 0.5)
+    keep = (dy.abs() < height) & (dx.abs() < width)
+    keep = torch.cumprod(keep.int(), dim=1).bool()
+    size = 4 * radius + 1
+    c = 2 * radius
+    flat = ((dy + c) * size + (dx + c)).long()
+    k = torch.zeros((a.shape[0], size * size), dtype=torch.float32, device=angle_deg.device)
+    k.scatter_add_(1, flat, torch.where(keep, w.expand_as(dy), torch.zeros_like(dy)))
+    return k.view(-1, size, size)
+
+
+def motion_params(sigma: float, spatial_scale: float) -> tuple[int, float]:
+    """(radius, σ) in pixels for a motion σ: the radius follows the level table, both scale with size."""
+    radius = interp(sigma, _MOTION_SIGMA, _MOTION_RADIUS, extrapolate=True)
+    return max(1, round(radius * spatial_scale)), sigma * spatial_scale
+
+
+@register(
+    "motion_blur",
+    family="blur",
+    unit="σ in pixels of the motion streak's Gaussian profile (streak length follows)",
+    valid_range=(0.0, 60.0),
+    levels=(3.0, 5.0, 8.0, 12.0, 15.0),
+    spatial=("sigma", "radius"),
+    identity=0.0,
+    imagenet_c=True,
+)
+def motion_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Camera-shake streak at a random angle in [-45°, 45°] per image, with a Gaussian fall-off along it."""
+    angle = rng.uniform(1, low=-45.0, high=45.0)
+    if severity <= 0:
+        return images.clone()
+    radius, sigma = motion_params(severity, spatial_scale)
+    kernels = motion_kernels(angle, radius, sigma, height=images.shape[-2], width=images.shape[-1])
+    return fft_filter(images, kernels, mode="replicate").clamp_(0.0, 1.0)
+
+
+def _shuffle(images: torch.Tensor, delta: int, rng: ImageRNG) -> torch.Tensor:
+    """One pass of glass_blur's local pixel shuffle, vectorised as a random local gather.
+
+    The reference swaps pixels one at a time in a reverse raster scan with offsets in [-Δ, Δ); here
+    each interior pixel takes the value at its own random offset, which moves the same distances
+    without the sequential dependency.
+    """
+    n, c, h, w = images.shape
+    off = rng.randint(-delta, delta, 2, h, w)
+    ys = torch.arange(h, device=images.device).view(1, h, 1)
+    xs = torch.arange(w, device=images.device).view(1, 1, w)
+    interior = (ys > delta) & (ys <= h - delta) & (xs > delta) & (xs <= w - delta)
+    sy = torch.where(interior, (ys + off[:, 0]).clamp(0, h - 1), ys)
+    sx = torch.where(interior, (xs + off[:, 1]).clamp(0, w - 1), xs)
+    idx = (sy * w + sx).view(n, 1, h * w).expand(n, c, h * w)
+    return images.reshape(n, c, h * w).gather(2, idx).view(n, c, h, w)
+
+
+@register(
+    "glass_blur",
+    family="blur",
+    unit="σ in pixels of the Gaussian around the local pixel shuffle",
+    valid_range=(0.0, 10.0),
+    levels=_GLASS_SIGMA,
+    spatial=("sigma", "max_delta"),
+    imagenet_c=True,
+)
+def glass_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Frosted-glass blur: Gaussian blur, local random pixel shuffles, Gaussian blur again."""
+    sigma = severity * spatial_scale
+    delta = max(1, round(interp(severity, _GLASS_SIGMA, _GLASS_DELTA) * spatial_scale))
+    iters = max(1, round(interp(severity, _GLASS_SIGMA, _GLASS_ITERS)))
+    x = _gaussian(images, sigma, mode="replicate")
+    x = torch.floor(x.clamp(0, 1) * 255.0) / 255.0  # the reference shuffles uint8 pixels
+    for _ in range(iters):
+        x = _shuffle(x, delta, rng)
+    return _gaussian(x, sigma, mode="replicate").clamp_(0.0, 1.0)
+
+
+def zoom_factors(max_zoom: float) -> list[float]:
+    """The zoom factors ImageNet-C averages: 1, 1+step, … up to ``max_zoom`` (step from the level table)."""
+    step = interp(max_zoom, _ZOOM_MAX, _ZOOM_STEP)
+    count = int(math.floor((max_zoom - 1.0) / step + 1e-6)) + 1
+    return [1.0 + step * k for k in range(count)]
+
+
+@register(
+    "zoom_blur",
+    family="blur",
+    unit="largest zoom factor of the averaged centred zooms",
+    valid_range=(1.0, 3.0),
+    levels=_ZOOM_MAX,
+    identity=1.0,
+    imagenet_c=True,
+)
+def zoom_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Radial blur of a fast zoom: the mean of the image and its centred zooms up to the given factor.
+
+    The content stays anchored at the image centre, so boxes are left unchanged.
+    """
+    n, c, h, w = images.shape
+    zooms = zoom_factors(severity)
+    out = images.clone()
+    for z in zooms:
+        ch, cw = math.ceil(h / z), math.ceil(w / z)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        crop = images[..., top : top + ch, left : left + cw]
+        # scipy.ndimage.zoom(order=1) maps the end pixels onto each other, i.e. align_corners=True.
+        up = F.interpolate(crop, size=(round(ch * z), round(cw * z)), mode="bilinear", align_corners=True)
+        out += up[..., :h, :w]
+    return (out / (len(zooms) + 1)).clamp_(0.0, 1.0)

@@ -1,0 +1,130 @@
+"""Digital and photometric corruptions: brightness, contrast, saturation, JPEG compression, pixelation."""
+
+from __future__ import annotations
+
+import torch
+
+from fieldready.corruptions._jpeg import jpeg_cv2, jpeg_torch
+from fieldready.corruptions._levels import interp
+from fieldready.corruptions.registry import register
+from fieldready.rng import ImageRNG
+
+__all__ = ["brightness", "contrast", "saturate", "jpeg_compression", "pixelate"]
+
+
+@register(
+    "brightness",
+    family="digital",
+    unit="added HSV value V (negative darkens)",
+    valid_range=(-1.0, 1.0),
+    levels=(0.1, 0.2, 0.3, 0.4, 0.5),
+    identity=0.0,
+    imagenet_c=True,
+)
+def brightness(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Add ``severity`` to the HSV value channel (hue and saturation kept), as ImageNet-C."""
+    v = images.amax(1, keepdim=True)
+    v_new = (v + severity).clamp(0.0, 1.0)
+    # With hue and saturation fixed, RGB is proportional to V; black pixels (V=0) become grey V'.
+    scaled = images * (v_new / v.clamp_min(1e-12))
+    return torch.where(v > 0, scaled, v_new.expand_as(images)).clamp_(0.0, 1.0)
+
+
+@register(
+    "contrast",
+    family="digital",
+    unit="contrast factor around each channel's mean (1 = unchanged)",
+    valid_range=(0.0, 10.0),
+    levels=(0.4, 0.3, 0.2, 0.1, 0.05),
+    identity=1.0,
+    imagenet_c=True,
+)
+def contrast(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Scale each channel's deviation from its image mean by ``severity``."""
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    return ((images - mean) * severity + mean).clamp_(0.0, 1.0)
+
+
+_SAT_MULT = (0.0, 2.0, 5.0, 20.0)
+_SAT_OFFSET = (0.0, 0.0, 0.1, 0.2)
+
+
+@register(
+    "saturate",
+    family="digital",
+    unit="HSV saturation multiplier (1 = unchanged; the offset follows the level table above 2)",
+    valid_range=(0.0, 50.0),
+    levels=(0.3, 0.1, 2.0, 5.0, 20.0),
+    identity=1.0,
+)
+def saturate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Multiply HSV saturation (plus ImageNet-C's offset at strong levels), hue and value kept."""
+    offset = interp(severity, _SAT_MULT, _SAT_OFFSET)
+    v = images.amax(1, keepdim=True)
+    s = (v - images.amin(1, keepdim=True)) / v.clamp_min(1e-12)
+    s = torch.where(v > 0, s, torch.zeros_like(s))
+    s_new = (s * severity + offset).clamp(0.0, 1.0)
+    # Hue fixed: each channel's distance below V scales with saturation. Grey pixels have hue 0 (red).
+    coloured = v - (v - images) * (s_new / s.clamp_min(1e-12))
+    red = torch.tensor([0.0, 1.0, 1.0], device=images.device).view(1, 3, 1, 1)
+    grey = v - v * s_new * red
+    return torch.where(s > 0, coloured, grey).clamp_(0.0, 1.0)
+
+
+@register(
+    "jpeg_compression",
+    family="digital",
+    unit="JPEG quality (1–100, rounded; lower is worse)",
+    valid_range=(1.0, 100.0),
+    levels=(25.0, 18.0, 15.0, 10.0, 7.0),
+    imagenet_c=True,
+)
+def jpeg_compression(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Baseline JPEG round trip at the given quality (libjpeg on CPU, a torch simulation elsewhere)."""
+    quality = int(round(severity))
+    if images.device.type == "cpu":
+        return jpeg_cv2(images, quality)
+    return jpeg_torch(images, quality)
+
+
+def box_matrix(size_in: int, size_out: int, *, device: torch.device) -> torch.Tensor:
+    """PIL's BOX downscaling weights ``[size_out, size_in]``: the mean of the input pixels under each output pixel."""
+    scale = size_in / size_out
+    centre = (torch.arange(size_out, dtype=torch.float64) + 0.5) * scale
+    j = torch.arange(size_in, dtype=torch.float64)
+    x = (j[None, :] - centre[:, None] + 0.5) / scale
+    lo = torch.clamp((centre - scale * 0.5 + 0.5).floor(), min=0)
+    hi = torch.clamp((centre + scale * 0.5 + 0.5).floor(), max=size_in)
+    w = ((x > -0.5) & (x <= 0.5) & (j[None, :] >= lo[:, None]) & (j[None, :] < hi[:, None])).double()
+    w = w / w.sum(1, keepdim=True).clamp_min(1.0)
+    return w.float().to(device)
+
+
+def nearest_index(size_in: int, size_out: int, *, device: torch.device) -> torch.Tensor:
+    """PIL/torch "nearest-exact" source index of each output pixel (pixel-centre aligned)."""
+    idx = ((torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out)).floor().long()
+    return idx.clamp_(max=size_in - 1).to(device)
+
+
+@register(
+    "pixelate",
+    family="digital",
+    unit="block size in pixels (1 = unchanged)",
+    valid_range=(1.0, 64.0),
+    levels=(1 / 0.6, 1 / 0.5, 1 / 0.4, 1 / 0.3, 1 / 0.25),
+    spatial=("block",),
+    identity=1.0,
+    imagenet_c=True,
+)
+def pixelate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Box-downscale by the block size and upscale back with nearest neighbour (PIL BOX then NEAREST)."""
+    n, c, h, w = images.shape
+    factor = 1.0 / max(severity * spatial_scale, 1.0)
+    # int() truncation and float factor exactly as the reference computes the small size
+    sh, sw = max(1, int(h * factor)), max(1, int(w * factor))
+    if (sh, sw) == (h, w):
+        return images.clone()
+    small = box_matrix(h, sh, device=images.device) @ images @ box_matrix(w, sw, device=images.device).T
+    small = torch.round(small * 255.0) / 255.0  # PIL holds the small image in 8 bits
+    out = small.index_select(2, nearest_index(sh, h, device=images.device))
+    return out.index_select(3, nearest_index(sw, w, device=images.device)).clamp_(0.0, 1.0)
