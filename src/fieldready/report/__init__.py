@@ -1,0 +1,13 @@
+"""The report stage: ``Results`` → self-contained HTML and PDF, optional PAdES signature, gallery images."""
+
+from __future__ import annotations
+
+from fieldready.report.gallery import draw_classification, draw_detections
+from fieldready.report.render import ReportPaths, render_report
+
+__all__ = [
+    "ReportPaths",
+    "render_report",
+    "draw_detections",
+    "draw_classification",
+]

@@ -1,0 +1,494 @@
+"""Turn ``Results`` into exactly what the report page shows: formatted strings, rows and inline SVG.
+
+Nothing here measures or judges: numbers come from ``results.json``; the only arithmetic is for
+display (a drop = clean − value in the heat map, a margin to a threshold in the summary wording).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fieldready.errors import ReportError
+from fieldready.report import charts
+from fieldready.report.gallery import png_data_uri
+from fieldready.results import ConditionResult, CriterionResult, ModelResult, Results
+
+__all__ = [
+    "SECTIONS",
+    "ReportContext",
+    "build_context",
+    "fmt",
+]
+
+SECTIONS: list[tuple[str, str]] = [
+    ("summary", "Executive summary"),
+    ("criteria", "Acceptance criteria"),
+    ("robustness", "Robustness profile"),
+    ("clean", "Clean metrics"),
+    ("gallery", "Failure gallery"),
+    ("provenance", "Test plan & provenance"),
+    ("signoff", "Sign-off"),
+]
+
+_VERDICT_STYLE = {
+    "GO": ("go", "✔"),
+    "NO-GO": ("nogo", "✘"),
+    "INCONCLUSIVE": ("inconclusive", "?"),
+}
+_STATUS = {True: ("PASS", "pass", "✔"), False: ("FAIL", "fail", "✘"), None: ("INCONCLUSIVE", "inconclusive", "?")}
+_KIND_TEXT = {"at_least": "≥ {t}", "at_most": "≤ {t}", "max_drop": "drop ≤ {t}", "max_drop_vs_baseline": "drop vs baseline ≤ {t}"}
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """Format a number for a table: '—' for missing, fewer decimals for large magnitudes."""
+    if value is None or value != value:  # NaN check without importing math
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.{digits}f}"
+
+
+def _fmt_ci(ci: list[float] | None) -> str:
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci and len(ci) == 2 else ""
+
+
+def _threshold_text(c: CriterionResult) -> str:
+    return _KIND_TEXT[c.kind].format(t=fmt(c.threshold))
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h} h {m:02d} min {sec:02d} s" if h else f"{m} min {sec:02d} s"
+
+
+# ----------------------------------------------------------------------------- view models
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    word: str
+    css: str
+    icon: str
+
+
+@dataclass(frozen=True)
+class CriterionCell:
+    value: str
+    ci: str
+    status: str
+    css: str
+    icon: str
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    id: str
+    description: str
+    metric: str
+    scope: str
+    threshold: str
+    blocking: bool
+    cells: list[CriterionCell | None]
+
+
+@dataclass(frozen=True)
+class Issue:
+    id: str
+    description: str
+    value: str
+    threshold: str
+    ci: str
+    status: str
+    css: str
+    blocking: bool
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    kind: str
+    style: int
+    verdict: VerdictView
+    rank: str
+    production: str
+    production_ci: str
+    clean_primary: str
+    issues: list[Issue]
+    change: list[str]
+    error: str | None
+    recommended: bool
+
+
+@dataclass(frozen=True)
+class TableView:
+    headers: list[str]
+    rows: list[list[str]]
+    highlight: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chart:
+    id: str
+    title: str
+    svg: str
+
+
+@dataclass(frozen=True)
+class GalleryView:
+    model: str
+    condition: str
+    label: str
+    score: str
+    caption: str
+    clean_uri: str
+    corrupted_uri: str
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class SignoffRow:
+    role: str
+    name: str
+    date: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the template shows; the template adds only markup."""
+
+    title: str
+    name: str
+    task: str
+    spec_hash: str
+    plan_hash: str
+    primary_metric: str
+    sections: list[tuple[str, str]]
+    recommendation_model: str | None
+    recommendation_reason: str
+    models: list[ModelSummary]
+    criteria: list[CriterionRow]
+    model_names: list[str]
+    comparison: TableView
+    conditions: TableView
+    curves: list[Chart]
+    heatmaps: list[Chart]
+    families: Chart | None
+    scatter: Chart | None
+    per_class: list[tuple[str, TableView]]
+    gallery: list[GalleryView]
+    provenance: list[tuple[str, str]]
+    model_hashes: list[tuple[str, str]]
+    versions: list[tuple[str, str]]
+    spec_text: str
+    spec_path: str
+    signoff: list[SignoffRow]
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _issue(c: CriterionResult) -> Issue:
+    status, css, _ = _STATUS[c.passed]
+    return Issue(c.id, c.description, fmt(c.value), _threshold_text(c), _fmt_ci(c.ci), status, css, c.blocking)
+
+
+def _margin(c: CriterionResult) -> float | None:
+    """How far a passing value is from its threshold, in the criterion's own direction."""
+    if c.value is None:
+        return None
+    return c.value - c.threshold if c.kind == "at_least" else c.threshold - c.value
+
+
+def _what_would_change(m: ModelResult) -> list[str]:
+    """Sentences, derived from the criteria results, saying what would flip this model's verdict."""
+    if m.error:
+        return [f"{m.name} did not complete ({m.error}); fixing the run is needed before any verdict."]
+    blocking = [c for c in m.criteria if c.blocking]
+    failed = [c for c in blocking if c.passed is False]
+    open_ = [c for c in blocking if c.passed is None]
+    out: list[str] = []
+    if failed:
+        head = ", ".join(f"{c.id} ({c.description}: {fmt(c.value)} vs {_threshold_text(c)})" for c in failed)
+        if len(failed) == 1:
+            after = "GO" if not open_ else "INCONCLUSIVE until " + ", ".join(c.id for c in open_) + " is settled"
+            out.append(f"{m.name} fails only on {head}; meeting that criterion would make it {after}.")
+        else:
+            out.append(f"{m.name} fails {len(failed)} blocking criteria: {head}; all of them must pass for GO.")
+    elif open_:
+        for c in open_:
+            ci = f"its confidence interval {_fmt_ci(c.ci)}" if c.ci else "its uncertainty"
+            out.append(
+                f"{m.name} is undecided on {c.id} ({c.description}): {ci} straddles the threshold "
+                f"{_threshold_text(c)} (measured {fmt(c.value)}). More test images narrow the interval: "
+                f"entirely on the passing side makes it GO, on the failing side NO-GO."
+            )
+    else:
+        margins = [(mg, c) for c in blocking if (mg := _margin(c)) is not None]
+        if margins:
+            mg, c = min(margins, key=lambda t: t[0])
+            out.append(
+                f"{m.name} passes every blocking criterion; the closest call is {c.id} ({c.description}): "
+                f"{fmt(c.value)} vs {_threshold_text(c)}, a margin of {fmt(mg)}. A change of that size would make it NO-GO."
+            )
+        else:
+            out.append(f"{m.name} has no blocking criteria with measured values.")
+    warn = [c for c in m.criteria if not c.blocking and c.passed is not True]
+    if warn:
+        out.append("Warnings (non-blocking, do not change the verdict): " + ", ".join(
+            f"{c.id} {_STATUS[c.passed][0].lower()}" for c in warn) + ".")
+    return out
+
+
+def _summaries(r: Results) -> list[ModelSummary]:
+    out = []
+    for i, m in enumerate(r.models):
+        css, icon = _VERDICT_STYLE[m.verdict]
+        issues = [_issue(c) for c in m.criteria if c.passed is not True]
+        out.append(ModelSummary(
+            name=m.name, kind=m.kind, style=i, verdict=VerdictView(m.verdict, css, icon),
+            rank="—" if m.rank is None else str(m.rank),
+            production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci),
+            clean_primary=fmt(m.clean.get(r.primary_metric)), issues=issues,
+            change=_what_would_change(m), error=m.error, recommended=r.recommendation.model == m.name,
+        ))
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _criteria_rows(r: Results) -> list[CriterionRow]:
+    order: dict[str, CriterionResult] = {}
+    for m in r.models:
+        for c in m.criteria:
+            order.setdefault(c.id, c)
+    rows = []
+    for cid, first in order.items():
+        cells: list[CriterionCell | None] = []
+        for m in r.models:
+            c = next((c for c in m.criteria if c.id == cid), None)
+            if c is None:
+                cells.append(None)
+                continue
+            status, css, icon = _STATUS[c.passed]
+            cells.append(CriterionCell(fmt(c.value), _fmt_ci(c.ci), status, css, icon))
+        rows.append(CriterionRow(cid, first.description, first.metric, first.scope, _threshold_text(first),
+                                 first.blocking, cells))
+    return rows
+
+
+def _metric_name(r: Results, key: str) -> str:
+    return r.metric_names.get(key, key)
+
+
+def _keys(dicts: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for d in dicts:
+        for k in d:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def _comparison(r: Results) -> TableView:
+    rows = [
+        ["Verdict"] + [m.verdict for m in r.models],
+        ["Rank"] + ["—" if m.rank is None else str(m.rank) for m in r.models],
+        ["Production score"] + [f"{fmt(m.production_score)} {_fmt_ci(m.production_ci)}".strip() for m in r.models],
+    ]
+    for k in _keys([m.clean for m in r.models]):
+        rows.append([f"Clean {_metric_name(r, k)}"] + [fmt(m.clean.get(k)) for m in r.models])
+    for k in _keys([m.robustness for m in r.models]):
+        rows.append([_metric_name(r, k)] + [fmt(m.robustness.get(k)) for m in r.models])
+    for k in _keys([m.families for m in r.models]):
+        rows.append([f"{_metric_name(r, r.primary_metric)} · {k}"] + [fmt(m.families.get(k)) for m in r.models])
+    rows.append(["Criteria passed"] + [
+        f"{sum(c.passed is True for c in m.criteria)} / {len(m.criteria)}" for m in r.models])
+    return TableView(["", *[m.name for m in r.models]], rows)
+
+
+def _conditions_table(r: Results) -> TableView:
+    rows = [[c.name, ", ".join(c.corruptions), c.family, f"{c.frequency * 100:.0f} %",
+             ", ".join(c.severities) + (f" ({c.unit})" if c.unit else "")] for c in r.conditions]
+    return TableView(["Condition", "Corruptions", "Family", "Frequency", "Severities"], rows)
+
+
+def _per_class(r: Results, top: int = 3) -> list[tuple[str, TableView]]:
+    out = []
+    for m in r.models:
+        if not m.per_class:
+            continue
+        keys = _keys([c.metrics for c in m.per_class])
+        drops = sorted((c.drop for c in m.per_class if c.drop is not None and c.drop > 0), reverse=True)[:top]
+        cut = drops[-1] if drops else None
+        rows, hl = [], []
+        for c in m.per_class:
+            rows.append([c.name, *[fmt(c.metrics.get(k)) for k in keys], fmt(c.drop)])
+            hl.append(cut is not None and c.drop is not None and c.drop >= cut)
+        out.append((m.name, TableView(["Class", *[_metric_name(r, k) for k in keys], "Drop under corruption"], rows, hl)))
+    return out
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def _point_label(c: ConditionResult) -> str:
+    if c.label:
+        return c.label
+    if c.severity is not None:
+        return f"{c.severity:g}"
+    return f"L{c.level}" if c.level is not None else "?"
+
+
+def _condition_names(r: Results) -> list[str]:
+    names = [c.name for c in r.conditions]
+    for m in r.models:
+        for c in m.conditions:
+            if c.condition not in names:
+                names.append(c.condition)
+    return names
+
+
+def _points(r: Results, cond: str) -> list[str]:
+    """Severity labels of a condition in plan order (ConditionInfo first, then as measured)."""
+    info = next((c for c in r.conditions if c.name == cond), None)
+    labels = list(info.severities) if info else []
+    for m in r.models:
+        for c in m.conditions:
+            if c.condition == cond and _point_label(c) not in labels:
+                labels.append(_point_label(c))
+    return labels
+
+
+def _values(m: ModelResult, cond: str, labels: list[str], metric: str) -> list[float | None]:
+    got = {_point_label(c): c.metrics.get(metric) for c in m.conditions if c.condition == cond}
+    return [got.get(lab) for lab in labels]
+
+
+def _thresholds(r: Results, cond: str) -> list[charts.ThresholdLine]:
+    """Criterion lines for the plotted metric on this condition (absolute once, drop floors per model)."""
+    lines: list[charts.ThresholdLine] = []
+    seen: set[str] = set()
+    for i, m in enumerate(r.models):
+        for c in m.criteria:
+            if c.scope != cond or c.metric != r.primary_metric:
+                continue
+            if c.kind in ("at_least", "at_most") and c.id not in seen:
+                seen.add(c.id)
+                lines.append(charts.ThresholdLine(c.threshold, f"{c.id} {_threshold_text(c)}"))
+            elif c.kind == "max_drop" and (clean := m.clean.get(r.primary_metric)) is not None:
+                lines.append(charts.ThresholdLine(clean - c.threshold, f"{c.id} floor {m.name}", style=i))
+    return lines
+
+
+def _charts(r: Results) -> tuple[list[Chart], list[Chart], Chart | None, Chart | None]:
+    pm, ylabel = r.primary_metric, _metric_name(r, r.primary_metric)
+    curves, heat_rows = [], []
+    for k, cond in enumerate(_condition_names(r)):
+        labels = _points(r, cond)
+        series = [charts.Series(m.name, [m.clean.get(pm), *_values(m, cond, labels, pm)], i)
+                  for i, m in enumerate(r.models)]
+        svg = charts.severity_curve_svg(f"curve{k}", cond, ["clean", *labels], series, ylabel=ylabel,
+                                        thresholds=_thresholds(r, cond))
+        curves.append(Chart(f"curve-{k}", cond, svg))
+        heat_rows.append((cond, labels))
+    heatmaps = []
+    width = max((len(labels) for _, labels in heat_rows), default=0)
+    grids = []
+    for m in r.models:
+        clean = m.clean.get(pm)
+        grid = []
+        for cond, labels in heat_rows:
+            vals = _values(m, cond, labels, pm)
+            row = [None if (v is None or clean is None) else clean - v for v in vals]
+            grid.append(row + [None] * (width - len(row)))
+        grids.append(grid)
+    vmax = max((v for g in grids for row in g for v in row if v is not None), default=0.0)
+    for i, (m, grid) in enumerate(zip(r.models, grids)):
+        if heat_rows:
+            svg = charts.heatmap_svg(f"heat{i}", f"{m.name}: drop of {ylabel} vs clean",
+                                     [c for c, _ in heat_rows], [f"s{j + 1}" for j in range(width)], grid,
+                                     cbar_label="drop vs clean", vmax=vmax)
+            heatmaps.append(Chart(f"heat-{i}", m.name, svg))
+    families_order = []
+    for c in r.conditions:
+        if c.family not in families_order:
+            families_order.append(c.family)
+    for f in _keys([m.families for m in r.models]):
+        if f not in families_order:
+            families_order.append(f)
+    fam = None
+    if any(m.families for m in r.models) and families_order:
+        series = [charts.Series(m.name, [m.families.get(f) for f in families_order], i) for i, m in enumerate(r.models)]
+        fam = Chart("families", "Per family", charts.family_bars_svg("families", families_order, series, ylabel=ylabel))
+    pts = [(m.name, m.clean[pm], m.production_score, i, tuple(m.production_ci) if m.production_ci else None)
+           for i, m in enumerate(r.models) if m.clean.get(pm) is not None and m.production_score is not None]
+    scatter = None
+    if pts:
+        scatter = Chart("scatter", "Clean vs production", charts.scatter_svg(
+            "scatter", pts, xlabel=f"clean {ylabel}", ylabel="production score"))
+    return curves, heatmaps, fam, scatter
+
+
+# ----------------------------------------------------------------------------- gallery, provenance
+
+
+def _gallery(r: Results, run_dir: Path) -> list[GalleryView]:
+    out = []
+    for m in r.models:
+        for g in m.gallery:
+            uris, problems = [], []
+            for rel in (g.clean_png, g.corrupted_png):
+                if not rel:
+                    uris.append("")
+                    continue
+                try:
+                    uris.append(png_data_uri(run_dir / rel))
+                except ReportError as exc:
+                    uris.append("")
+                    problems.append(str(exc))
+            out.append(GalleryView(m.name, g.condition, g.label, fmt(g.score), g.caption, uris[0], uris[1], problems))
+    return out
+
+
+def _provenance(r: Results) -> list[tuple[str, str]]:
+    p = r.provenance
+    return [
+        ("Spec file", p.spec_path),
+        ("Spec hash", p.spec_hash),
+        ("Plan hash", p.plan_hash),
+        ("Data hash", p.data_hash),
+        ("Device", p.device),
+        ("Seed", str(p.seed)),
+        ("Started", p.started),
+        ("Finished", p.finished),
+        ("Duration", _duration(p.duration_s)),
+        ("Images", str(p.images)),
+        ("Evaluation units", str(p.units)),
+        ("Baseline", r.baseline or "—"),
+    ]
+
+
+def build_context(r: Results, *, run_dir: Path) -> ReportContext:
+    """Build the page's content from ``Results``; ``run_dir`` resolves the gallery's PNG paths."""
+    curves, heatmaps, fam, scatter = _charts(r)
+    signoff = [SignoffRow(s.get("role", ""), s.get("name", ""), s.get("date", ""), s.get("decision", ""))
+               for s in r.signoff]
+    return ReportContext(
+        title=r.title, name=r.name, task=r.task,
+        spec_hash=r.spec_hash, plan_hash=r.plan_hash, primary_metric=_metric_name(r, r.primary_metric),
+        sections=SECTIONS,
+        recommendation_model=r.recommendation.model, recommendation_reason=r.recommendation.reason,
+        models=_summaries(r), criteria=_criteria_rows(r), model_names=[m.name for m in r.models],
+        comparison=_comparison(r), conditions=_conditions_table(r),
+        curves=curves, heatmaps=heatmaps, families=fam, scatter=scatter,
+        per_class=_per_class(r), gallery=_gallery(r, run_dir),
+        provenance=_provenance(r), model_hashes=sorted(r.provenance.model_hashes.items()),
+        versions=sorted(r.provenance.versions.items()),
+        spec_text=r.provenance.spec_text, spec_path=r.provenance.spec_path, signoff=signoff,
+    )
