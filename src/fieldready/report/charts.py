@@ -131,8 +131,7 @@ def heatmap_svg(
     with matplotlib.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(4.2, 0.45 + 0.3 * max(len(rows), 1)))
         masked = np.ma.masked_invalid(data)
-        cmap = matplotlib.colormaps["Greys"].copy()
-        cmap.set_bad("#ffffff")
+        cmap = matplotlib.colormaps["Greys"].with_extremes(bad="#ffffff")
         im = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-9), aspect="auto")
         for (i, j), v in np.ndenumerate(data):
             if not math.isnan(v):
