@@ -1,0 +1,205 @@
+"""The ``fieldready`` command line: thin click commands over the Python API.
+
+Every user-caused problem is a FieldreadyError: the CLI prints its message (one line per problem,
+no traceback) and exits 2. Exit 1 is reserved for a failed release gate and an invalid signature.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from fieldready.errors import FieldreadyError, SpecError
+
+__all__ = ["main", "cli"]
+
+EXIT_BAD_INPUT = 2
+
+
+class _Group(click.Group):
+    """Turns FieldreadyError (and Ctrl-C) into one message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except FieldreadyError as exc:
+            click.echo(str(exc) if isinstance(exc, SpecError) else f"error: {exc}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished batches are saved; run the same command again to resume", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="fieldready")
+def cli() -> None:
+    """Decide whether a computer-vision model is ready to ship."""
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+def validate(spec: Path) -> None:
+    """Check a spec; errors read SPEC:LINE:COL: key.path: message."""
+    from fieldready.spec import load_spec
+
+    loaded = load_spec(spec)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{spec}: ok ({loaded.spec.task}, {len(loaded.spec.models)} models, {len(loaded.spec.conditions)} conditions, {len(loaded.spec.criteria)} criteria)")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(spec: Path, as_json: bool) -> None:
+    """Print the compiled test plan: units, images, cost estimate, plan hash."""
+    from fieldready.plan import compile_plan
+    from fieldready.spec import load_spec
+
+    summary = compile_plan(load_spec(spec)).summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"plan {summary['name']} ({summary['task']})  hash {summary['plan_hash']}")
+    click.echo(f"images {summary['images']}  models {len(summary['models'])}  units {summary['units']}  batch size {summary['batch_size']}")
+    for c in summary["conditions"]:
+        labels = ", ".join(p["label"] for p in c["points"])
+        click.echo(f"  {c['name']:<24} {c['family']:<10} freq {c['frequency']:<5g} {labels}")
+    cost = summary["cost"]
+    click.echo(
+        f"cost: {cost['forward_passes']} forward passes, {cost['corrupted_images']} corrupted images "
+        f"({cost['megapixels_corrupted']} MP), {cost['decoded_images']} images decoded once"
+    )
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--fail-on", type=click.Choice(["never", "no-go", "any-no-go"]), default="never", show_default=True,
+              help="Exit 1 when no candidate is GO (no-go) or when any candidate is NO-GO (any-no-go).")
+@click.option("--sign-key", type=click.Path(path_type=Path), help="PEM private key to sign the PDF with.")
+@click.option("--sign-cert", type=click.Path(path_type=Path), help="PEM certificate of the signing key.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(spec: Path, out: Path, fail_on: str, sign_key: Path | None, sign_cert: Path | None, quiet: bool) -> None:
+    """Execute a spec (resuming a partial run in OUT) and write the report."""
+    from fieldready.pipeline import run as run_pipeline
+
+    outcome = run_pipeline(spec, out, sign_key=sign_key, sign_cert=sign_cert, progress=not quiet)
+    _print_outcome(outcome)
+    verdicts = [m.verdict for m in outcome.results.models]
+    if (fail_on == "no-go" and "GO" not in verdicts) or (fail_on == "any-no-go" and "NO-GO" in verdicts):
+        sys.exit(1)
+
+
+def _print_outcome(outcome) -> None:  # noqa: ANN001
+    r = outcome.results
+    if outcome.stats.resumed:
+        click.echo(f"resumed: {outcome.stats.resumed} batches were already done")
+    for m in sorted(r.models, key=lambda m: m.rank or 0):
+        ps = f"{m.production_score:.3f}" if m.production_score is not None else "n/a"
+        clean = m.clean.get(r.primary_metric)
+        click.echo(f"  {m.verdict:<13} {m.name:<20} clean {r.primary_metric} {clean if clean is None else f'{clean:.3f}'}  production score {ps}")
+    click.echo(f"recommendation: {r.recommendation.reason}")
+    click.echo(f"report: {outcome.html}  {outcome.pdf}  {outcome.run_dir / 'results.json'}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--page-size", type=click.Choice(["A4", "Letter"]), default=None, help="PDF page size.")
+@click.option("--template-dir", type=click.Path(path_type=Path), default=None, help="Your own templates.")
+def report(run_dir: Path, page_size: str | None, template_dir: Path | None) -> None:
+    """Re-render report.html and report.pdf of a run directory from its results.json."""
+    from fieldready.pipeline import read_results, render
+
+    paths = render(read_results(run_dir), run_dir, page_size=page_size, template_dir=template_dir)
+    click.echo(f"report: {paths.html}  {paths.pdf}")
+
+
+@cli.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("-c", "--corruption", "name", required=True, help="Corruption name (see `fieldready corruptions`).")
+@click.option("-s", "--severity", type=float, default=None, help="Severity in the corruption's unit.")
+@click.option("--level", type=click.IntRange(1, 5), default=None, help="ImageNet-C level 1..5.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True)
+def corrupt(image: Path, name: str, severity: float | None, level: int | None, seed: int, out: Path) -> None:
+    """Apply one corruption to one image file."""
+    from fieldready.corruptions.catalogue import corrupt_file
+
+    if (severity is None) == (level is None):
+        raise click.UsageError("give exactly one of -s/--severity or --level")
+    corrupt_file(image, out, name, severity=severity, level=level, seed=seed)
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--preview", type=click.Path(path_type=Path), default=None, help="Image to render a severity grid of.")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None, help="Grid PNG (with --preview).")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def corruptions(preview: Path | None, out: Path | None, as_json: bool) -> None:
+    """List the corruption catalogue; with --preview IMAGE -o GRID.png render a severity grid."""
+    from fieldready.corruptions import catalogue
+
+    if preview is not None:
+        if out is None:
+            raise click.UsageError("--preview needs -o GRID.png")
+        catalogue.preview_grid(preview, out)
+        click.echo(f"wrote {out}")
+        return
+    click.echo(json.dumps(catalogue.catalogue_rows(), indent=2) if as_json else catalogue.format_catalogue())
+
+
+@cli.command()
+def schema() -> None:
+    """Print the spec's JSON Schema."""
+    from fieldready.spec.schema import spec_json_schema_text
+
+    click.echo(spec_json_schema_text(), nl=False)
+
+
+@cli.command()
+@click.argument("pdf", type=click.Path(path_type=Path))
+@click.option("--trust", type=click.Path(path_type=Path), default=None, help="Certificate to trust (e.g. a self-signed one).")
+def verify(pdf: Path, trust: Path | None) -> None:
+    """Check a signed report: signer, time, intact. Exit 0 valid, 1 invalid."""
+    from fieldready.report.sign import verify_pdf
+
+    result = verify_pdf(pdf, trust=trust)
+    click.echo(result.message)
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command()
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("signing"), show_default=True)
+@click.option("--name", default="fieldready test signer", show_default=True, help="Common name of the certificate.")
+def keygen(out: Path, name: str) -> None:
+    """Create a self-signed test key and certificate for trying out report signing."""
+    from fieldready.report.sign import make_test_certificate
+
+    key, cert = make_test_certificate(out, common_name=name)
+    click.echo(f"key: {key}\ncertificate: {cert}\nsign with: fieldready run SPEC -o DIR --sign-key {key} --sign-cert {cert}")
+
+
+@cli.command()
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("fieldready-demo"), show_default=True)
+@click.option("--example", type=click.Choice(["shapes", "digits"]), default="shapes", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def demo(out: Path, example: str, quiet: bool) -> None:
+    """Run a bundled example end to end, offline, and write its report to OUT."""
+    from fieldready.examples import example_spec
+    from fieldready.pipeline import run as run_pipeline
+
+    spec = example_spec(example)
+    outcome = run_pipeline(spec, out, progress=not quiet)
+    _print_outcome(outcome)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="fieldready")
+

@@ -1,0 +1,7 @@
+"""Datasets: reading COCO and class-per-folder datasets into records, and decoding image batches."""
+
+from fieldready.data.dataset import Dataset, load_dataset
+from fieldready.data.decode import decode_images
+from fieldready.data.types import ImageDetections, ImageRecord, ImageTargets
+
+__all__ = ["Dataset", "load_dataset", "decode_images", "ImageRecord", "ImageTargets", "ImageDetections"]

@@ -1,0 +1,107 @@
+"""Evaluate a finished run: the result store's predictions → metrics per unit (model × point).
+
+Each unit is evaluated once; the evaluation objects are kept so that confidence intervals are
+resampled from them (never by evaluating again). Detection ground truth of geometric points comes
+from the store, where the runner put the boxes as the corruption moved them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fieldready.data.types import ImageDetections, ImageTargets
+from fieldready.metrics.classification import evaluate_classification
+from fieldready.metrics.detection import evaluate_detection
+from fieldready.metrics.stability import flip_rate
+from fieldready.plan import CLEAN, TestPlan
+from fieldready.store import ResultStore
+
+__all__ = ["UnitResult", "Evaluation", "evaluate", "detections_of", "targets_of"]
+
+
+@dataclass
+class UnitResult:
+    """Metrics of one model at one point; ``engine`` is the metric object kept for resampling."""
+
+    model: str
+    point: str
+    metrics: dict[str, float | None]
+    per_class: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    engine: object | None = None
+
+
+@dataclass
+class Evaluation:
+    """All unit results of a run, plus what stability metrics need (clean top-1 per model)."""
+
+    plan: TestPlan
+    units: dict[tuple[str, str], UnitResult]
+
+    def metric(self, model: str, point: str, name: str) -> float | None:
+        return self.units[(model, point)].metrics.get(name)
+
+
+def detections_of(rows: dict[int, np.ndarray]) -> list[ImageDetections]:
+    """Store rows ``[K, 6]`` (xyxy, score, label) → ImageDetections in image-id order."""
+    return [
+        ImageDetections(image_id, r[:, :4].astype(np.float64), r[:, 4].astype(np.float64), r[:, 5].astype(np.int64))
+        for image_id, r in rows.items()
+    ]
+
+
+def targets_of(plan: TestPlan, store: ResultStore, point: str) -> list[ImageTargets]:
+    """Ground truth for a point: the dataset's, or the moved boxes stored for a geometric point."""
+    ids = [r.image_id for r in plan.dataset.records]
+    if point == CLEAN or not plan.point(point).geometric:
+        return [plan.dataset.targets[i] for i in ids]
+    moved = store.targets(point)
+    out = []
+    for i in ids:
+        data = moved.get(i, np.zeros((0, 6), dtype=np.float32)).astype(np.float64)
+        original = plan.dataset.targets[i]
+        out.append(
+            ImageTargets(
+                image_id=i,
+                boxes=data[:, :4],
+                labels=data[:, 4].astype(np.int64),
+                area=data[:, 5],
+                width=original.width,
+                height=original.height,
+            )
+        )
+    return out
+
+
+def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
+    """Metrics of every unit of the plan, from the store."""
+    units: dict[tuple[str, str], UnitResult] = {}
+    if plan.spec.task == "detection":
+        category_ids = sorted(plan.dataset.classes)
+        for point in plan.points:
+            targets = targets_of(plan, store, point.key)
+            for model in plan.models:
+                result = evaluate_detection(
+                    targets, detections_of(store.predictions(model.name, point.key)), category_ids=category_ids
+                )
+                units[(model.name, point.key)] = UnitResult(
+                    model.name, point.key, dict(result.stats), dict(result.per_class), result
+                )
+    else:
+        labels = np.array([r.label for r in plan.dataset.records], dtype=np.int64)
+        clean_top1: dict[str, np.ndarray] = {}
+        for model in plan.models:
+            for point in plan.points:
+                rows = store.predictions(model.name, point.key)
+                logits = np.stack([rows[r.image_id] for r in plan.dataset.records])
+                result = evaluate_classification(labels, logits)
+                top1 = logits.argmax(axis=1)
+                if point.key == CLEAN:
+                    clean_top1[model.name] = top1
+                metrics = dict(result.stats)
+                metrics["flip_rate"] = flip_rate(clean_top1[model.name], top1)
+                units[(model.name, point.key)] = UnitResult(
+                    model.name, point.key, metrics, dict(result.per_class), (labels, logits, clean_top1[model.name])
+                )
+    return Evaluation(plan, units)

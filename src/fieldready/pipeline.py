@@ -1,0 +1,152 @@
+"""The whole run in one call: spec → plan → execute (resumable) → evaluate → judge → report.
+
+Each stage is its own module; this one only sequences them, records provenance and writes the run
+directory: ``results.sqlite`` (predictions), ``results.json`` (every number), ``report.html``,
+``report.pdf`` and ``gallery/`` (failure examples).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from fieldready.errors import FieldreadyError, ReportError, StoreError
+from fieldready.evaluate import evaluate
+from fieldready.plan import TestPlan, compile_plan
+from fieldready.results import Provenance, Results
+from fieldready.runner import RunStats, execute, select_device
+from fieldready.spec.loader import load_spec
+from fieldready.store import ResultStore
+from fieldready.summary import build_results
+
+__all__ = ["RunOutcome", "run", "write_results", "read_results", "render", "package_versions"]
+
+RESULTS_JSON = "results.json"
+_PACKAGES = ("torch", "numpy", "opencv-python-headless", "faster-coco-eval", "pycocotools", "pydantic", "weasyprint", "matplotlib", "pyhanko")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run produced."""
+
+    results: Results
+    run_dir: Path
+    html: Path
+    pdf: Path
+    stats: RunStats
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of fieldready, Python and the libraries whose behaviour the numbers depend on."""
+    from fieldready import __version__
+
+    out = {"fieldready": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def write_results(results: Results, run_dir: Path) -> Path:
+    """Write ``results.json`` atomically (temp file + rename), so a crash never leaves half a file."""
+    path = Path(run_dir) / RESULTS_JSON
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        tmp.write_text(json.dumps(results.model_dump(mode="json"), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write results ({exc}); free disk space and run `fieldready report` again") from None
+    return path
+
+
+def read_results(run_dir: Path) -> Results:
+    """Load ``results.json`` of a run directory."""
+    path = Path(run_dir) / RESULTS_JSON
+    try:
+        return Results.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: not found; is {run_dir} a finished fieldready run directory?") from None
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: not a valid results file ({str(exc).splitlines()[0]})") from None
+
+
+def render(results: Results, run_dir: Path, *, page_size: str | None = None, template_dir: Path | None = None):  # noqa: ANN201
+    """Render report.html and report.pdf into the run directory."""
+    from fieldready.report import render_report
+
+    return render_report(results, run_dir, template_dir=template_dir, page_size=page_size or "A4", run_dir=run_dir)
+
+
+def run(
+    spec_path: str | Path,
+    run_dir: str | Path,
+    *,
+    sign_key: Path | None = None,
+    sign_cert: Path | None = None,
+    progress: bool = True,
+) -> RunOutcome:
+    """Execute a spec into ``run_dir`` (resuming a partial run of the same plan) and write the report."""
+    run_dir = Path(run_dir)
+    loaded = load_spec(spec_path)
+    plan = compile_plan(loaded)
+    device = select_device(plan.spec.run.device)
+    with ResultStore(run_dir) as store:
+        store.claim(plan.plan_hash)
+        if store.get_meta("started") is None:
+            store.set_meta({"started": _now()})
+        stats = execute(plan, store, device=device, progress=progress)
+        t0 = time.perf_counter()
+        evaluation = evaluate(plan, store)
+        provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
+        results = build_results(plan, evaluation, provenance)
+        results = _with_gallery(plan, store, results, run_dir, device)
+    write_results(results, run_dir)
+    spec = plan.spec
+    template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
+    paths = render(results, run_dir, page_size=spec.report.page_size, template_dir=template_dir)
+    key = sign_key or (loaded.resolve(spec.report.sign.key) if spec.report.sign else None)
+    cert = sign_cert or (loaded.resolve(spec.report.sign.cert) if spec.report.sign else None)
+    if key is not None and cert is not None:
+        from fieldready.report.sign import sign_pdf
+
+        sign_pdf(paths.pdf, key=Path(key), cert=Path(cert))
+    elif (key is None) != (cert is None):
+        raise FieldreadyError("signing needs both a key and a certificate (--sign-key KEY --sign-cert CERT)")
+    return RunOutcome(results, run_dir, paths.html, paths.pdf, stats)
+
+
+def _provenance(plan: TestPlan, store: ResultStore, device: str, *, evaluate_seconds: float) -> Provenance:
+    return Provenance(
+        spec_path=plan.loaded.path.name,
+        spec_text=plan.loaded.text,
+        spec_hash=plan.loaded.spec_hash,
+        plan_hash=plan.plan_hash,
+        data_hash=plan.data_hash,
+        model_hashes={m.name: m.file_hash for m in plan.models},
+        versions=package_versions(),
+        device=device,
+        seed=plan.seed,
+        started=store.get_meta("started") or _now(),
+        finished=_now(),
+        duration_s=round(store.seconds() + evaluate_seconds, 3),
+        images=len(plan.dataset.records),
+        units=len(plan.units),
+    )
+
+
+def _with_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir: Path, device) -> Results:  # noqa: ANN001
+    from fieldready.gallery import build_gallery
+
+    return build_gallery(plan, store, results, run_dir, device=device)

@@ -1,0 +1,296 @@
+"""compile_plan: a validated spec → countable units with exact corruption parameters and a stable hash.
+
+A *point* is one severity point of one condition (or ``clean``): the exact list of corruption steps
+applied to every image. A *unit* is one model at one point. Per-image seeds are derived from
+(plan seed, point key, image id), so a number never depends on batch size, order or the other
+points of the plan. ``plan_hash`` covers everything that determines the results: the data and
+model file hashes, the points, the seed and the criteria — never paths or YAML formatting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fieldready import __version__, corruptions
+from fieldready.data.dataset import Dataset, load_dataset
+from fieldready.errors import DataError, PlanError, SpecError
+from fieldready.spec.checks import condition_name
+from fieldready.spec.loader import LoadedSpec
+from fieldready.spec.metric_names import PRIMARY
+from fieldready.spec.models import Condition, ModelSpec
+from fieldready.spec.presets import expand_conditions
+
+__all__ = ["Step", "Point", "ModelEntry", "ConditionEntry", "TestPlan", "compile_plan", "file_sha256"]
+
+CLEAN = "clean"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One corruption at one severity, in the corruption's physical unit."""
+
+    corruption: str
+    severity: float
+    level: int | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """A severity point of a condition: the steps every image goes through, and a stable key."""
+
+    key: str
+    condition: str
+    steps: tuple[Step, ...]
+    label: str
+    severity: float | None = None
+    level: int | None = None
+    relative_to: int | None = None
+
+    @property
+    def geometric(self) -> bool:
+        return any(corruptions.get(s.corruption).geometric for s in self.steps)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A candidate model of the plan with the hash of its file (or of its entry point and options)."""
+
+    spec: ModelSpec
+    file_hash: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class ConditionEntry:
+    """A condition of the plan: its name, production frequency, family and points."""
+
+    name: str
+    frequency: float
+    family: str
+    corruptions: tuple[str, ...]
+    unit: str
+    points: tuple[Point, ...]
+
+
+@dataclass
+class TestPlan:
+    """What ``execute`` runs and what ``evaluate`` reads: the compiled, hashed plan."""
+
+    loaded: LoadedSpec
+    dataset: Dataset
+    models: list[ModelEntry]
+    conditions: list[ConditionEntry]
+    points: list[Point]
+    seed: int
+    batch_size: int
+    data_hash: str
+    plan_hash: str
+    primary_metric: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self):  # noqa: ANN201 - the Spec model
+        return self.loaded.spec
+
+    @property
+    def units(self) -> list[tuple[str, str]]:
+        """(model name, point key) for every evaluation unit."""
+        return [(m.name, p.key) for m in self.models for p in self.points]
+
+    def point(self, key: str) -> Point:
+        return next(p for p in self.points if p.key == key)
+
+    def summary(self) -> dict:
+        """The plan as plain data, for ``fieldready plan --json`` and the report's provenance."""
+        n = len(self.dataset.records)
+        pixels = sum(r.width * r.height for r in self.dataset.records)
+        corrupted_points = len(self.points) - 1
+        return {
+            "name": self.spec.name,
+            "task": self.spec.task,
+            "plan_hash": self.plan_hash,
+            "spec_hash": self.loaded.spec_hash,
+            "data_hash": self.data_hash,
+            "images": n,
+            "models": [{"name": m.name, "kind": m.spec.kind, "hash": m.file_hash} for m in self.models],
+            "conditions": [
+                {
+                    "name": c.name,
+                    "frequency": c.frequency,
+                    "family": c.family,
+                    "points": [
+                        {"key": p.key, "label": p.label, "steps": [asdict(s) for s in p.steps]} for p in c.points
+                    ],
+                }
+                for c in self.conditions
+            ],
+            "units": len(self.units),
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "cost": {
+                "forward_passes": n * len(self.points) * len(self.models),
+                "corrupted_images": n * corrupted_points,
+                "decoded_images": n,
+                "megapixels_corrupted": round(pixels * corrupted_points / 1e6, 3),
+            },
+            "warnings": self.warnings,
+        }
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def compile_plan(loaded: LoadedSpec) -> TestPlan:
+    """Turn a validated spec into a TestPlan (reads the dataset index and hashes data and model files)."""
+    spec = loaded.spec
+    ds = spec.dataset
+    dataset = load_dataset(
+        format=ds.format,
+        images=loaded.resolve(ds.images),
+        annotations=loaded.resolve(ds.annotations) if ds.annotations else None,
+        classes=ds.classes,
+        subset_size=ds.subset.size if ds.subset else None,
+        subset_seed=ds.subset.seed if ds.subset else 0,
+    )
+    if not dataset.records:
+        raise PlanError(f"{loaded.resolve(ds.images)}: the dataset has no images")
+    if dataset.task != spec.task:
+        raise SpecError(f"a {ds.format} dataset is for {dataset.task}, but task is {spec.task}", file=loaded.path, key="dataset.format")
+    models = [ModelEntry(m, _model_hash(loaded, m)) for m in spec.models]
+    conditions = [_condition_entry(c) for c in expand_conditions(spec.conditions)]
+    clean = Point(key=CLEAN, condition=CLEAN, steps=(), label="clean")
+    points = [clean] + [p for c in conditions for p in c.points]
+    data_hash = _data_hash(loaded, dataset)
+    primary = spec.primary_metric or PRIMARY[spec.task]
+    batch_size = _batch_size(spec.run.batch_size, dataset)
+    identity = {
+        "fieldready_plan": 1,
+        "version": __version__.split(".")[0],
+        "task": spec.task,
+        "data_hash": data_hash,
+        "models": [
+            {"name": m.name, "hash": m.file_hash, "input": m.spec.input.model_dump(mode="json")} for m in models
+        ],
+        "points": [{"key": p.key, "steps": [asdict(s) for s in p.steps], "relative_to": p.relative_to} for p in points],
+        "frequencies": {c.name: c.frequency for c in conditions},
+        "criteria": [c.model_dump(mode="json", by_alias=True) for c in spec.criteria],
+        "baseline": spec.baseline,
+        "primary_metric": primary,
+        "seed": spec.run.seed,
+        "bootstrap": spec.run.bootstrap,
+    }
+    plan_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return TestPlan(
+        loaded=loaded,
+        dataset=dataset,
+        models=models,
+        conditions=conditions,
+        points=points,
+        seed=spec.run.seed,
+        batch_size=batch_size,
+        data_hash=data_hash,
+        plan_hash=plan_hash,
+        primary_metric=primary,
+        warnings=list(loaded.warnings),
+    )
+
+
+def _condition_entry(condition: Condition) -> ConditionEntry:
+    name = condition_name(condition)
+    if condition.compose is not None:
+        steps = tuple(
+            Step(s.corruption, s.severity if s.severity is not None else corruptions.get(s.corruption).level(s.level), s.level)
+            for s in condition.compose
+        )
+        label = " + ".join(f"{s.corruption} {_fmt(s.severity)}" for s in steps)
+        point = Point(f"{name}|{_steps_key(steps)}", name, steps, label, relative_to=condition.relative_to)
+        families = {corruptions.get(s.corruption).family for s in steps}
+        family = families.pop() if len(families) == 1 else "composite"
+        return ConditionEntry(name, condition.frequency, family, tuple(s.corruption for s in steps), "", (point,))
+    corruption = corruptions.get(condition.corruption)  # type: ignore[arg-type]
+    sev = condition.severity
+    points = []
+    for value, level in dict.fromkeys(_severity_points(corruption, sev)):
+        steps = (Step(corruption.name, value, level),)
+        label = f"level {level}" if level else f"{_fmt(value)}"
+        points.append(
+            Point(
+                f"{name}|{_steps_key(steps)}",
+                name,
+                steps,
+                label,
+                severity=value,
+                level=level,
+                relative_to=condition.relative_to,
+            )
+        )
+    return ConditionEntry(name, condition.frequency, corruption.family, (corruption.name,), corruption.unit, tuple(points))
+
+
+def _severity_points(corruption: corruptions.Corruption, sev) -> list[tuple[float, int | None]]:  # noqa: ANN001
+    if isinstance(sev, (int, float)):
+        return [(float(sev), None)]
+    if sev.levels is not None:
+        return [(corruption.level(level), level) for level in sev.levels]
+    if sev.values is not None:
+        return [(float(v), None) for v in sev.values]
+    steps = sev.steps or 5
+    values = np.linspace(sev.min, sev.max, steps) if steps > 1 else np.array([sev.min])
+    return [(round(float(v), 10), None) for v in values]
+
+
+def _steps_key(steps: tuple[Step, ...]) -> str:
+    return "+".join(f"{s.corruption}={s.severity!r}" for s in steps)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _model_hash(loaded: LoadedSpec, model: ModelSpec) -> str:
+    if model.path is not None:
+        return file_sha256(loaded.resolve(model.path))
+    # A Python entry point: hash what identifies it (its name, options and the module's source file).
+    ident = {"entrypoint": model.entrypoint, "options": model.options}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _data_hash(loaded: LoadedSpec, dataset: Dataset) -> str:
+    """Hash of image bytes (by path relative to the image root), labels and the annotation file."""
+    h = hashlib.sha256()
+    root = loaded.resolve(loaded.spec.dataset.images)
+    for record in dataset.records:
+        try:
+            rel = Path(record.path).relative_to(root).as_posix()
+        except ValueError:
+            rel = Path(record.path).name
+        try:
+            digest = file_sha256(Path(record.path))
+        except OSError as exc:
+            raise DataError(f"{record.path}: cannot read image ({exc})") from None
+        h.update(f"{record.image_id}\x1f{rel}\x1f{record.label}\x1f{digest}\n".encode())
+    if loaded.spec.dataset.annotations:
+        h.update(file_sha256(loaded.resolve(loaded.spec.dataset.annotations)).encode())
+    return h.hexdigest()
+
+
+def _batch_size(setting: int | str, dataset: Dataset) -> int:
+    """``auto``: about 16 megapixels of float32 per batch (~200 MB with the corrupted copy), 1..256 images."""
+    if isinstance(setting, int):
+        return setting
+    largest = max(r.width * r.height for r in dataset.records)
+    return int(max(1, min(256, (16_000_000 // max(largest, 1)))))

@@ -1,0 +1,208 @@
+"""execute(plan) → result store: decode each batch once, corrupt it on the device, run every model.
+
+The loop is batch → point → model: an image is decoded and moved to the device once, each
+corruption of the plan is computed once per batch and fed to every candidate (so all models see
+the very same pixels), and clean predictions are one more point. Host copies happen once per batch,
+when its predictions are committed to the store in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fieldready import corruptions
+from fieldready.corruptions import Boxes
+from fieldready.data.decode import decode_images
+from fieldready.data.types import ImageRecord
+from fieldready.errors import ModelError
+from fieldready.models import Adapter, BatchDetections, load_model
+from fieldready.plan import CLEAN, Point, TestPlan
+from fieldready.rng import ImageRNG, derive_seed
+from fieldready.store import PredictionRow, ResultStore, TargetRow
+
+__all__ = ["select_device", "execute", "Batch", "batches", "corrupt_point", "RunStats"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Images of one size processed together, with a key that names them in the store."""
+
+    key: str
+    records: list[ImageRecord]
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What ``execute`` did: batches computed now and already found in the store."""
+
+    computed: int
+    resumed: int
+    seconds: float
+    device: str
+
+
+def select_device(setting: str) -> torch.device:
+    """The device for ``run.device``: auto → CUDA when present, else CPU."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        from fieldready.errors import PlanError
+
+        raise PlanError(f"run.device is {setting!r} but no CUDA device is available; use device: auto or cpu")
+    return torch.device(setting)
+
+
+def batches(records: list[ImageRecord], batch_size: int) -> list[Batch]:
+    """Group images by size (a batch is one tensor) and cut each group into batches, in id order."""
+    by_size = sorted(records, key=lambda r: (r.height, r.width, r.image_id))
+    out = []
+    for (h, w), group in groupby(by_size, key=lambda r: (r.height, r.width)):
+        items = list(group)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            ids = ",".join(str(r.image_id) for r in chunk)
+            digest = hashlib.sha1(ids.encode()).hexdigest()[:16]
+            out.append(Batch(f"{h}x{w}:{chunk[0].image_id}:{len(chunk)}:{digest}", chunk))
+    return out
+
+
+def corrupt_point(
+    images: torch.Tensor,
+    point: Point,
+    image_ids: list[int],
+    *,
+    seed: int,
+    boxes: Boxes | None = None,
+) -> corruptions.Corrupted:
+    """Apply a point's steps to a batch with per-image seeds from (seed, point, image id)."""
+    if not point.steps:
+        return corruptions.Corrupted(images, boxes)
+    rng = ImageRNG([derive_seed(seed, point.key, i) for i in image_ids], device=images.device)
+    scale = min(images.shape[-2:]) / point.relative_to if point.relative_to else 1.0
+    steps = [(s.corruption, s.severity) for s in point.steps]
+    return corruptions.apply_steps(images, steps, rng, spatial_scale=scale, boxes=boxes)
+
+
+def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progress: bool = True) -> RunStats:
+    """Run every unit of the plan into ``store``, skipping batches it already holds."""
+    store.claim(plan.plan_hash)
+    todo_all = batches(plan.dataset.records, plan.batch_size)
+    done = store.done_batches()
+    todo = [b for b in todo_all if b.key not in done]
+    if not todo:
+        return RunStats(0, len(todo_all), 0.0, str(device))
+    adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task) for m in plan.models]
+    per_image = len(plan.points) * len(adapters)
+    total = sum(len(b.records) for b in todo) * per_image
+    bar = tqdm(total=total, unit="pred", desc=plan.spec.name, disable=None if progress else True, smoothing=0.1)
+    start = time.perf_counter()
+    try:
+        for batch in todo:
+            t0 = time.perf_counter()
+            predictions, targets = _run_batch(plan, batch, adapters, device)
+            store.commit_batch(
+                batch.key,
+                images=len(batch.records),
+                seconds=time.perf_counter() - t0,
+                predictions=predictions,
+                targets=targets,
+            )
+            bar.update(len(batch.records) * per_image)
+    finally:
+        bar.close()
+    return RunStats(len(todo), len(todo_all) - len(todo), time.perf_counter() - start, str(device))
+
+
+def _run_batch(
+    plan: TestPlan, batch: Batch, adapters: list[Adapter], device: torch.device
+) -> tuple[list[PredictionRow], list[TargetRow]]:
+    ids = [r.image_id for r in batch.records]
+    images = decode_images(batch.records, device)
+    boxes, labels, areas = _batch_targets(plan, ids, device)
+    outputs: list[tuple[str, str, torch.Tensor | BatchDetections]] = []
+    moved: list[tuple[Point, Boxes]] = []
+    for point in plan.points:
+        corrupted = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes)
+        if boxes is not None and point.geometric and corrupted.boxes is not None:
+            moved.append((point, corrupted.boxes))
+        for adapter in adapters:
+            outputs.append((adapter.name, point.key, adapter(corrupted.images)))
+    predictions = [row for name, key, out in outputs for row in _rows(name, key, out, batch)]
+    targets = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
+    return predictions, targets
+
+
+def _batch_targets(
+    plan: TestPlan, ids: list[int], device: torch.device
+) -> tuple[Boxes | None, np.ndarray | None, np.ndarray | None]:
+    """Padded ground-truth boxes of a batch (detection only), with labels and areas on the host."""
+    if plan.spec.task != "detection" or not plan.dataset.targets:
+        return None, None, None
+    targets = [plan.dataset.targets[i] for i in ids]
+    boxes = Boxes.from_list([torch.from_numpy(t.boxes) for t in targets], device=device)
+    m = boxes.xyxy.shape[1]
+    labels = np.full((len(ids), m), -1, dtype=np.int64)
+    areas = np.zeros((len(ids), m), dtype=np.float64)
+    for row, t in enumerate(targets):
+        labels[row, : len(t.labels)] = t.labels
+        box_area = np.clip((t.boxes[:, 2] - t.boxes[:, 0]) * (t.boxes[:, 3] - t.boxes[:, 1]), 1e-9, None)
+        areas[row, : len(t.labels)] = t.area / box_area  # COCO area as a share of the box, kept under moves
+    return boxes, labels, areas
+
+
+def _rows(model: str, point: str, out: torch.Tensor | BatchDetections, batch: Batch) -> Iterator[PredictionRow]:
+    """Host arrays per image; NaN or infinite output is the model's error, named with its image."""
+    ids = [r.image_id for r in batch.records]
+    if isinstance(out, torch.Tensor):
+        logits = out.cpu().numpy()
+        bad = ~np.isfinite(logits).all(axis=1)
+        _raise_if_bad(model, point, batch, bad)
+        for i, image_id in enumerate(ids):
+            yield PredictionRow(model, point, image_id, logits[i])
+        return
+    table = torch.cat([out.boxes, out.scores[:, None], out.labels[:, None].float(), out.index[:, None].float()], 1)
+    table = table.cpu().numpy()
+    bad = np.zeros(len(ids), dtype=bool)
+    finite = np.isfinite(table[:, :5]).all(axis=1)
+    bad[table[~finite, 6].astype(np.int64)] = True
+    _raise_if_bad(model, point, batch, bad)
+    order = np.argsort(table[:, 6], kind="stable")
+    table = table[order]
+    bounds = np.searchsorted(table[:, 6], np.arange(len(ids) + 1))
+    for i, image_id in enumerate(ids):
+        yield PredictionRow(model, point, image_id, table[bounds[i] : bounds[i + 1], :6])
+
+
+def _raise_if_bad(model: str, point: str, batch: Batch, bad: np.ndarray) -> None:
+    if bad.any():
+        record = batch.records[int(np.flatnonzero(bad)[0])]
+        where = "clean images" if point == CLEAN else f"condition {point.split('|')[0]!r}"
+        raise ModelError(
+            f"model {model!r} returned NaN or infinite values for {record.path} (image {record.image_id}) "
+            f"on {where}; {int(bad.sum())} image(s) of this batch affected. Finished batches are saved; "
+            "fix the model and run the same command again"
+        )
+
+
+def _target_rows(
+    point: Point, boxes: Boxes, labels: np.ndarray, areas: np.ndarray, ids: list[int]
+) -> Iterator[TargetRow]:
+    """Moved ground truth per image: valid boxes only, area rescaled with the box."""
+    xyxy = boxes.xyxy.cpu().numpy().astype(np.float64)
+    valid = boxes.valid.cpu().numpy() & (labels >= 0)
+    box_area = (xyxy[..., 2] - xyxy[..., 0]) * (xyxy[..., 3] - xyxy[..., 1])
+    for row, image_id in enumerate(ids):
+        keep = valid[row]
+        data = np.concatenate(
+            [xyxy[row, keep], labels[row, keep, None].astype(np.float64), (box_area[row, keep] * areas[row, keep])[:, None]],
+            axis=1,
+        )
+        yield TargetRow(point.key, image_id, data)

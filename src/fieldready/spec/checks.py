@@ -1,0 +1,225 @@
+"""Cross-reference checks of a parsed spec: files exist, names resolve, severities are in range.
+
+Runs after the pydantic shape check, with the corruption registry and the dataset's class list at
+hand; every problem is located at its key so the user sees ``file:line:col: key: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import sys
+
+from fieldready import corruptions
+from fieldready.errors import CorruptionError, SpecError, SpecErrors
+from fieldready.spec.loader import LoadedSpec
+from fieldready.spec.metric_names import METRICS, lookup
+from fieldready.spec.presets import expand_conditions, preset_names
+
+__all__ = ["check_spec", "import_plugins", "dataset_classes", "condition_name"]
+
+
+def condition_name(condition) -> str:  # noqa: ANN001 - a spec Condition
+    """The name a condition is referred to by: its ``name``, else its corruption."""
+    return condition.name or condition.corruption or condition.preset or "?"
+
+
+def import_plugins(loaded: LoadedSpec) -> list[SpecError]:
+    """Import the spec's plugin modules (custom corruptions), the spec's folder first on sys.path."""
+    errors = []
+    root = str(loaded.root.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    for i, module in enumerate(loaded.spec.plugins):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a user's module may raise anything on import
+            errors.append(
+                loaded.located.error(("plugins", i), f"cannot import plugin module {module!r}: {type(exc).__name__}: {exc}")
+            )
+    return errors
+
+
+def dataset_classes(loaded: LoadedSpec) -> list[str] | None:
+    """Class names of the dataset, read cheaply (COCO categories or folder names); None if unreadable."""
+    ds = loaded.spec.dataset
+    if ds.classes:
+        return list(ds.classes)
+    if ds.format == "coco" and ds.annotations:
+        try:
+            doc = json.loads(loaded.resolve(ds.annotations).read_text(encoding="utf-8"))
+            return [str(c["name"]) for c in doc.get("categories", [])]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    root = loaded.resolve(ds.images)
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else None
+
+
+def check_spec(loaded: LoadedSpec) -> list[str]:
+    """Raise SpecErrors with every cross-reference problem; return warnings (not errors)."""
+    spec, loc = loaded.spec, loaded.located
+    errors: list[SpecError] = import_plugins(loaded)
+    errors += _check_paths(loaded)
+
+    model_names = [m.name for m in spec.models]
+    for i, name in enumerate(model_names):
+        if name in model_names[:i]:
+            errors.append(loc.error(("models", i, "name"), f"model name {name!r} is used twice; names must be unique"))
+    if spec.baseline is not None and spec.baseline not in model_names:
+        errors.append(loc.error(("baseline",), _unknown("model", spec.baseline, model_names)))
+
+    if spec.primary_metric is not None:
+        m = lookup(spec.task, spec.primary_metric)
+        if m is None or m.scope != "unit":
+            units = [k for k, v in METRICS[spec.task].items() if v.scope == "unit"]
+            errors.append(loc.error(("primary_metric",), _unknown("metric", spec.primary_metric, units)))
+
+    condition_names = _check_conditions(loaded, errors)
+    errors += _check_criteria(loaded, condition_names, model_names)
+    if errors:
+        raise SpecErrors(errors)
+    return []
+
+
+def _check_paths(loaded: LoadedSpec) -> list[SpecError]:
+    spec, loc = loaded.spec, loaded.located
+    errors = []
+    images = loaded.resolve(spec.dataset.images)
+    if not images.is_dir():
+        errors.append(loc.error(("dataset", "images"), f"folder not found: {images}; paths are relative to the spec"))
+    if spec.dataset.annotations is not None:
+        ann = loaded.resolve(spec.dataset.annotations)
+        if not ann.is_file():
+            errors.append(loc.error(("dataset", "annotations"), f"file not found: {ann}; paths are relative to the spec"))
+    for i, model in enumerate(spec.models):
+        if model.path is not None and not loaded.resolve(model.path).is_file():
+            errors.append(
+                loc.error(("models", i, "path"), f"model file not found: {loaded.resolve(model.path)}; paths are relative to the spec")
+            )
+    for key in ("key", "cert"):
+        sign = spec.report.sign
+        if sign is not None and not loaded.resolve(getattr(sign, key)).is_file():
+            errors.append(loc.error(("report", "sign", key), f"file not found: {loaded.resolve(getattr(sign, key))}"))
+    return errors
+
+
+def _check_conditions(loaded: LoadedSpec, errors: list[SpecError]) -> list[str]:
+    spec, loc = loaded.spec, loaded.located
+    names: list[str] = []
+    total = 0.0
+    for i, condition in enumerate(spec.conditions):
+        path = ("conditions", i)
+        total += condition.frequency
+        if condition.preset is not None:
+            if condition.preset not in preset_names():
+                errors.append(loc.error((*path, "preset"), _unknown("preset", condition.preset, preset_names())))
+                continue
+            try:
+                expanded = expand_conditions([condition])
+            except CorruptionError as exc:
+                errors.append(loc.error((*path, "preset"), str(exc)))
+                continue
+            for sub in expanded:
+                errors += _check_corruption_condition(loaded, sub, path)
+            names += [condition_name(c) for c in expanded]
+            continue
+        if condition.compose is not None:
+            for j, step in enumerate(condition.compose):
+                errors += _check_step(loaded, (*path, "compose", j), step.corruption, step.severity)
+        else:
+            errors += _check_corruption_condition(loaded, condition, path)
+        name = condition_name(condition)
+        if name in names or name == "clean":
+            errors.append(
+                loc.error(path, f"condition name {name!r} is used twice (or is 'clean'); give each condition a distinct name")
+            )
+        names.append(name)
+    if total > 1.0 + 1e-9:
+        errors.append(
+            loc.error(("conditions",), f"production frequencies sum to {total:g} > 1; they are shares of production images")
+        )
+    return names
+
+
+def _check_corruption_condition(loaded: LoadedSpec, condition, path: tuple) -> list[SpecError]:  # noqa: ANN001
+    """Check a single-corruption condition's name and severities."""
+    loc = loaded.located
+    try:
+        corruption = corruptions.get(condition.corruption)
+    except CorruptionError as exc:
+        return [loc.error((*path, "corruption"), str(exc))]
+    sev = condition.severity
+    values: list[float] = []
+    if isinstance(sev, (int, float)):
+        values = [float(sev)]
+    elif sev is not None and sev.levels is None:
+        values = list(sev.values or [v for v in (sev.min, sev.max) if v is not None])
+    errors = []
+    for value in values:
+        try:
+            corruption.check(value)
+        except CorruptionError as exc:
+            errors.append(loc.error((*path, "severity"), str(exc)))
+            break
+    return errors
+
+
+def _check_step(loaded: LoadedSpec, path: tuple, name: str, severity: float | None) -> list[SpecError]:
+    loc = loaded.located
+    try:
+        corruption = corruptions.get(name)
+    except CorruptionError as exc:
+        return [loc.error((*path, "corruption"), str(exc))]
+    if severity is not None:
+        try:
+            corruption.check(severity)
+        except CorruptionError as exc:
+            return [loc.error((*path, "severity"), str(exc))]
+    return []
+
+
+def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names: list[str]) -> list[SpecError]:
+    spec, loc = loaded.spec, loaded.located
+    errors = []
+    classes = dataset_classes(loaded)
+    scopes = ["clean", "all", *condition_names]
+    for i, crit in enumerate(spec.criteria):
+        path = ("criteria", i)
+        metric = lookup(spec.task, crit.metric)
+        if metric is None:
+            errors.append(loc.error((*path, "metric"), _unknown(f"{spec.task} metric", crit.metric, list(METRICS[spec.task]))))
+            continue
+        if crit.on not in scopes:
+            errors.append(loc.error((*path, "on"), _unknown("condition", crit.on, scopes)))
+        if metric.scope == "class" and crit.class_ is None:
+            errors.append(loc.error(path, f"metric '{crit.metric}' is per class; add class: <name>"))
+        if crit.class_ is not None:
+            if metric.scope != "class":
+                errors.append(loc.error((*path, "class"), f"metric '{crit.metric}' is not per class; use ap/accuracy or remove class"))
+            elif classes is not None and crit.class_ not in classes:
+                errors.append(loc.error((*path, "class"), _unknown("class", crit.class_, classes)))
+        if metric.scope == "stability" and crit.on in ("clean", "all"):
+            errors.append(loc.error((*path, "on"), f"metric '{crit.metric}' compares a condition with clean; set on: <condition>"))
+        if crit.max_drop is not None and (crit.on == "clean" or metric.scope == "aggregate"):
+            errors.append(
+                loc.error((*path, "max_drop"), "max_drop compares a condition with clean; set on: <condition>, or use max_drop_vs_baseline")
+            )
+        if crit.max_drop_vs_baseline is not None and spec.baseline is None:
+            errors.append(loc.error((*path, "max_drop_vs_baseline"), "max_drop_vs_baseline needs a top-level baseline: <model name>"))
+        if crit.metric in ("mce", "relative_mce") and spec.baseline is None:
+            errors.append(loc.error((*path, "metric"), f"{crit.metric} is normalised by the baseline; add baseline: <model name>"))
+        if metric.scope == "aggregate" and crit.metric != "production_score" and not condition_names:
+            errors.append(loc.error((*path, "metric"), f"{crit.metric} needs at least one condition"))
+    ids = [c.id for c in spec.criteria if c.id]
+    for i, crit in enumerate(spec.criteria):
+        if crit.id and ids.count(crit.id) > 1:
+            errors.append(loc.error(("criteria", i, "id"), f"criterion id {crit.id!r} is used twice"))
+    return errors
+
+
+def _unknown(what: str, got: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(got), [str(k) for k in known], n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {what} {got!r}; {hint}known: {', '.join(str(k) for k in known)}"
+

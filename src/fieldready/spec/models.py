@@ -1,0 +1,273 @@
+"""The deployment-readiness spec as pydantic models: what a user may write, with unknown keys refused.
+
+Cross-references (files that must exist, names that must resolve) are checked in ``checks.py``,
+which has the dataset and the corruption registry at hand; this module only knows shapes and types.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "SeverityRange",
+    "Step",
+    "Condition",
+    "Subset",
+    "Dataset",
+    "ModelInput",
+    "ModelSpec",
+    "SeverityScope",
+    "Criterion",
+    "Signoff",
+    "ReportSpec",
+    "RunSpec",
+    "Spec",
+    "THRESHOLD_KINDS",
+]
+
+THRESHOLD_KINDS = ("at_least", "at_most", "max_drop", "max_drop_vs_baseline")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SeverityRange(_Strict):
+    """Severity points of a condition: an even range, explicit values, or ImageNet-C levels (one form)."""
+
+    min: float | None = None
+    max: float | None = None
+    steps: int | None = Field(default=None, ge=1, le=50)
+    values: list[float] | None = Field(default=None, min_length=1)
+    levels: list[int] | None = Field(default=None, min_length=1)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_in_range(cls, levels: list[int] | None) -> list[int] | None:
+        for level in levels or []:
+            if not 1 <= level <= 5:
+                raise ValueError(f"ImageNet-C levels are 1..5, got {level}")
+        return levels
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "SeverityRange":
+        forms = [
+            name
+            for name, given in (
+                ("min/max", self.min is not None or self.max is not None),
+                ("values", self.values is not None),
+                ("levels", self.levels is not None),
+            )
+            if given
+        ]
+        if len(forms) != 1:
+            raise ValueError("give exactly one of {min, max, steps}, {values: [...]} or {levels: [1..5]}")
+        if forms == ["min/max"] and (self.min is None or self.max is None):
+            raise ValueError("a range needs both min and max (and optionally steps, default 5)")
+        return self
+
+
+class Step(_Strict):
+    """One corruption of a composition, at one severity (physical unit) or ImageNet-C level."""
+
+    corruption: str
+    severity: float | None = None
+    level: int | None = Field(default=None, ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _one_severity(self) -> "Step":
+        if (self.severity is None) == (self.level is None):
+            raise ValueError("give exactly one of severity (physical unit) or level (1..5)")
+        return self
+
+
+class Condition(_Strict):
+    """A production condition: one corruption over severity points, a composition, or a preset."""
+
+    name: str | None = None
+    corruption: str | None = None
+    severity: SeverityRange | float | None = None
+    compose: list[Step] | None = Field(default=None, min_length=1)
+    preset: str | None = None
+    frequency: float = Field(default=0.0, ge=0.0, le=1.0)
+    relative_to: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Condition":
+        kinds = [k for k in ("corruption", "compose", "preset") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a condition has exactly one of corruption, compose or preset")
+        if self.corruption is not None and self.severity is None:
+            raise ValueError("a corruption condition needs a severity: {min, max, steps}, {values} or {levels}")
+        if self.compose is not None and self.name is None:
+            raise ValueError("a composed condition needs a name")
+        if self.preset is not None and self.severity is not None:
+            raise ValueError("a preset brings its own severities; remove severity")
+        return self
+
+
+class Subset(_Strict):
+    """A deterministic random subset of the dataset."""
+
+    size: int = Field(gt=0)
+    seed: int = 0
+
+
+class Dataset(_Strict):
+    """Labelled images: COCO JSON + image folder (detection) or class-per-folder images (classification)."""
+
+    format: Literal["coco", "imagefolder"]
+    images: str
+    annotations: str | None = None
+    classes: list[str] | None = None
+    subset: Subset | None = None
+
+    @model_validator(mode="after")
+    def _annotations_for_coco(self) -> "Dataset":
+        if self.format == "coco" and not self.annotations:
+            raise ValueError("a coco dataset needs annotations: path/to/instances.json")
+        return self
+
+
+class ModelInput(_Strict):
+    """How fieldready feeds the model: resize to ``size`` (omitted: native), colour order, normalisation."""
+
+    size: tuple[int, int] | None = None
+    color: Literal["rgb", "bgr"] = "rgb"
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+
+    @model_validator(mode="after")
+    def _mean_std_together(self) -> "ModelInput":
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give mean and std together (normalisation x' = (x - mean) / std on [0, 1] images)")
+        return self
+
+
+class ModelSpec(_Strict):
+    """A candidate model: a TorchScript file or a Python entry point ``module:function``."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["torchscript", "python"]
+    path: str | None = None
+    entrypoint: str | None = None
+    options: dict = Field(default_factory=dict)
+    input: ModelInput = Field(default_factory=ModelInput)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "ModelSpec":
+        if self.kind == "torchscript" and not self.path:
+            raise ValueError("a torchscript model needs path: file.pt")
+        if self.kind == "python":
+            if not self.entrypoint or ":" not in self.entrypoint:
+                raise ValueError("a python model needs entrypoint: 'module:function'")
+        return self
+
+
+class SeverityScope(_Strict):
+    """Restricts a criterion to some severity points of its condition."""
+
+    min: float | None = None
+    max: float | None = None
+    levels: list[int] | None = None
+
+
+class Criterion(_Strict):
+    """An acceptance criterion: a metric on a scope compared with one threshold."""
+
+    id: str | None = None
+    description: str | None = None
+    metric: str
+    on: str = "clean"
+    class_: str | None = Field(default=None, alias="class")
+    severities: SeverityScope | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    max_drop: float | None = None
+    max_drop_vs_baseline: float | None = None
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    severity: Literal["blocking", "warning"] = "blocking"
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> "Criterion":
+        given = [k for k in THRESHOLD_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one threshold: {', '.join(THRESHOLD_KINDS)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in THRESHOLD_KINDS if getattr(self, k) is not None)
+
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self, self.kind))
+
+
+class Signoff(_Strict):
+    """A sign-off line of the report."""
+
+    role: str
+    name: str | None = None
+
+
+class SignSpec(_Strict):
+    """Paths of the signing key and certificate (never secrets inline)."""
+
+    key: str
+    cert: str
+
+
+class ReportSpec(_Strict):
+    """How the report looks and who signs it off."""
+
+    title: str | None = None
+    signoff: list[Signoff] = Field(default_factory=list)
+    page_size: Literal["A4", "Letter"] = "A4"
+    template_dir: str | None = None
+    sign: SignSpec | None = None
+
+
+class RunSpec(_Strict):
+    """Execution settings: device, seed and batch size."""
+
+    device: str = "auto"
+    seed: int = 0
+    batch_size: int | Literal["auto"] = "auto"
+    bootstrap: int = Field(default=1000, ge=0, le=100000)
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, device: str) -> str:
+        ok = device in ("auto", "cpu", "cuda", "mps") or (
+            device.startswith("cuda:") and device.split(":", 1)[1].isdigit()
+        )
+        if not ok:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+        return device
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive(cls, batch_size: int | str) -> int | str:
+        if isinstance(batch_size, int) and batch_size < 1:
+            raise ValueError("batch_size must be a positive integer or 'auto'")
+        return batch_size
+
+
+class Spec(_Strict):
+    """A whole deployment-readiness spec (version 1)."""
+
+    fieldready: Literal[1]
+    name: str = Field(min_length=1)
+    task: Literal["detection", "classification"]
+    dataset: Dataset
+    models: list[ModelSpec] = Field(min_length=1)
+    baseline: str | None = None
+    primary_metric: str | None = None
+    plugins: list[str] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    criteria: list[Criterion] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+    run: RunSpec = Field(default_factory=RunSpec)

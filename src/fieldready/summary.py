@@ -1,0 +1,231 @@
+"""Evaluation → Results: judge every criterion with its bootstrap interval and assemble results.json.
+
+The bootstrap resamples images once (one index matrix for all models and points, so every
+comparison is paired) and reuses each unit's evaluation object to recompute metrics per resample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import numpy as np
+
+from fieldready.evaluate import Evaluation
+from fieldready.metrics.bootstrap import interval, resample_indices
+from fieldready.metrics.classification import classification_replicates
+from fieldready.plan import CLEAN, TestPlan
+from fieldready.results import (
+    ClassResult,
+    ConditionInfo,
+    ConditionResult,
+    CriterionResult,
+    ModelResult,
+    Provenance,
+    Recommendation,
+    Results,
+)
+from fieldready.spec.metric_names import METRICS
+from fieldready.spec.models import Criterion
+from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict
+
+__all__ = ["build_results", "production_criterion"]
+
+
+def production_criterion(plan: TestPlan) -> Criterion:
+    """A pseudo-criterion whose value is the production score (so it shares the value code)."""
+    return Criterion(metric="production_score", on="all", at_least=0.0, confidence=0.95)
+
+
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _point_lookup(evaluation: Evaluation) -> Callable:
+    def get(model: str, point: str, metric: str, class_id: int | None) -> float:
+        unit = evaluation.units[(model, point)]
+        value = unit.per_class.get(class_id, {}).get(metric) if class_id is not None else unit.metrics.get(metric)
+        return float("nan") if value is None else float(value)
+
+    return get
+
+
+def _replicate_lookup(evaluation: Evaluation, indices: np.ndarray) -> Callable:
+    @cache
+    def get(model: str, point: str, metric: str, class_id: int | None) -> np.ndarray:
+        unit = evaluation.units[(model, point)]
+        if evaluation.plan.spec.task == "detection":
+            return unit.engine.replicates(indices, metric, category_id=class_id)  # type: ignore[union-attr]
+        labels, logits, clean_top1 = unit.engine  # type: ignore[misc]
+        return classification_replicates(labels, logits, indices, metric, class_id=class_id, reference_top1=clean_top1)
+
+    return get
+
+
+def _judged(
+    plan: TestPlan, criterion: Criterion, model: str, point_get: Callable, rep_get: Callable | None
+) -> tuple[float | None, tuple[float, float] | None]:
+    value = _finite(criterion_value(plan, criterion, model, point_get))
+    if rep_get is None or value is None:
+        return value, None
+    reps = np.asarray(criterion_value(plan, criterion, model, rep_get), dtype=np.float64)
+    return value, interval(reps, confidence=criterion.confidence)
+
+
+def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance) -> Results:
+    """Judge all criteria of all models and assemble the Results that the report renders."""
+    spec = plan.spec
+    n = len(plan.dataset.records)
+    resamples = spec.run.bootstrap
+    indices = resample_indices(n, resamples=resamples, seed=plan.seed) if resamples else None
+    point_get = _point_lookup(evaluation)
+    rep_get = _replicate_lookup(evaluation, indices) if indices is not None else None
+    models = []
+    for entry in plan.models:
+        name = entry.name
+        criteria = []
+        for i, crit in enumerate(spec.criteria):
+            value, ci = _judged(plan, crit, name, point_get, rep_get)
+            criteria.append(
+                CriterionResult(
+                    id=criterion_id(i, crit),
+                    description=describe(crit),
+                    metric=crit.metric,
+                    scope=crit.on + (f" / class {crit.class_}" if crit.class_ else ""),
+                    kind=crit.kind,  # type: ignore[arg-type]
+                    threshold=crit.threshold,
+                    value=value,
+                    passed=judge(value, crit, ci),
+                    blocking=crit.severity == "blocking",
+                    ci=list(ci) if ci is not None else None,
+                    confidence=crit.confidence if ci is not None else None,
+                )
+            )
+        production, production_ci = _judged(plan, production_criterion(plan), name, point_get, rep_get)
+        models.append(
+            ModelResult(
+                name=name,
+                kind=entry.spec.kind,
+                file_hash=entry.file_hash,
+                verdict=model_verdict(criteria),  # type: ignore[arg-type]
+                production_score=production,
+                production_ci=list(production_ci) if production_ci else None,
+                clean={k: _finite(v) for k, v in evaluation.units[(name, CLEAN)].metrics.items()},
+                robustness=_robustness(plan, name, point_get),
+                families=_families(plan, name, point_get),
+                per_class=_per_class(plan, evaluation, name),
+                criteria=criteria,
+                conditions=_conditions(plan, evaluation, name),
+            )
+        )
+    _rank(models)
+    return Results(
+        name=spec.name,
+        title=spec.report.title or spec.name,
+        task=spec.task,
+        spec_hash=plan.loaded.spec_hash,
+        plan_hash=plan.plan_hash,
+        primary_metric=plan.primary_metric,
+        metric_names={k: m.description for k, m in METRICS[spec.task].items()},
+        classes={str(k): v for k, v in plan.dataset.classes.items()},
+        baseline=spec.baseline,
+        conditions=[
+            ConditionInfo(
+                name=c.name,
+                corruptions=list(c.corruptions),
+                family=c.family,
+                frequency=c.frequency,
+                severities=[p.label for p in c.points],
+                unit=c.unit,
+            )
+            for c in plan.conditions
+        ],
+        models=models,
+        recommendation=_recommend(models, plan),
+        signoff=[{"role": s.role, "name": s.name or ""} for s in spec.report.signoff],
+        provenance=provenance,
+    )
+
+
+def _robustness(plan: TestPlan, model: str, get: Callable) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    if not plan.conditions:
+        return out
+    for metric in ("mpc", "rpc", "mce", "relative_mce"):
+        if metric.endswith("mce") and plan.spec.baseline is None:
+            continue
+        crit = Criterion(metric=metric, on="all", at_least=0.0)
+        out[metric] = _finite(criterion_value(plan, crit, model, get))
+    return out
+
+
+def _families(plan: TestPlan, model: str, get: Callable) -> dict[str, float | None]:
+    by_family: dict[str, list[float]] = {}
+    for c in plan.conditions:
+        for p in c.points:
+            by_family.setdefault(c.family, []).append(get(model, p.key, plan.primary_metric, None))
+    return {f: _finite(float(np.nanmean(v))) if not np.all(np.isnan(v)) else None for f, v in by_family.items()}
+
+
+def _per_class(plan: TestPlan, evaluation: Evaluation, model: str) -> list[ClassResult]:
+    clean = evaluation.units[(model, CLEAN)].per_class
+    corrupted = [p.key for p in plan.points if p.key != CLEAN]
+    key = "ap" if plan.spec.task == "detection" else "accuracy"
+    out = []
+    for class_id, name in plan.dataset.classes.items():
+        metrics = {k: _finite(v) for k, v in clean.get(class_id, {}).items()}
+        under = [evaluation.units[(model, p)].per_class.get(class_id, {}).get(key) for p in corrupted]
+        under = [u for u in under if u is not None]
+        base = metrics.get(key)
+        drop = _finite(base - float(np.mean(under))) if base is not None and under else None
+        out.append(ClassResult(class_id=class_id, name=name, metrics=metrics, drop=drop))
+    return out
+
+
+def _conditions(plan: TestPlan, evaluation: Evaluation, model: str) -> list[ConditionResult]:
+    out = []
+    for c in plan.conditions:
+        for p in c.points:
+            metrics = evaluation.units[(model, p.key)].metrics
+            out.append(
+                ConditionResult(
+                    condition=c.name,
+                    corruption="+".join(c.corruptions),
+                    severity=p.severity,
+                    level=p.level,
+                    label=p.label,
+                    metrics={k: _finite(v) for k, v in metrics.items()},
+                )
+            )
+    return out
+
+
+def _rank(models: list[ModelResult]) -> None:
+    """Rank by verdict (GO first), then production score."""
+    order = {"GO": 0, "INCONCLUSIVE": 1, "NO-GO": 2}
+    ranked = sorted(models, key=lambda m: (order[m.verdict], -(m.production_score or float("-inf"))))
+    for rank, m in enumerate(ranked, 1):
+        m.rank = rank
+
+
+def _recommend(models: list[ModelResult], plan: TestPlan) -> Recommendation:
+    go = sorted((m for m in models if m.verdict == "GO"), key=lambda m: -(m.production_score or float("-inf")))
+    if not go:
+        undecided = [m.name for m in models if m.verdict == "INCONCLUSIVE"]
+        reason = "no candidate passes every blocking criterion"
+        if undecided:
+            reason += f"; {', '.join(undecided)} could not be decided with this data — evaluate on more images"
+        return Recommendation(model=None, reason=reason + ".")
+    best = go[0]
+    reason = f"{best.name} passes every blocking criterion and has the highest production score ({best.production_score:.3f})"
+    if len(go) > 1:
+        second = go[1]
+        if best.production_ci and second.production_score is not None and best.production_ci[0] <= second.production_score:
+            reason += f"; {second.name} ({second.production_score:.3f}) is statistically indistinguishable at this sample size"
+        else:
+            reason += f", ahead of {second.name} ({second.production_score:.3f})"
+    clean_best = max(models, key=lambda m: m.clean.get(plan.primary_metric) or float("-inf"))
+    if clean_best.name != best.name:
+        reason += f"; note that {clean_best.name} has the best clean {plan.primary_metric}"
+    return Recommendation(model=best.name, reason=reason + ".")
+

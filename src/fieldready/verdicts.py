@@ -1,0 +1,169 @@
+"""Judge: criteria → pass / fail / inconclusive per model; models → GO / NO-GO / INCONCLUSIVE; ranking.
+
+Threshold semantics, in one place and used everywhere:
+- ``at_least t``: value ≥ t;  ``at_most t``: value ≤ t;
+- ``max_drop t``: drop = (clean − on) / clean ≤ t, for a metric where higher is better
+  ((on − clean) / clean where lower is better), ``on`` averaged over the condition's points;
+- ``max_drop_vs_baseline t``: drop = (baseline − model) / baseline ≤ t on the same scope (mirrored
+  where lower is better); both drops are fractions, so 0.05 means 5 %.
+A criterion's value is computed by one function of metric look-ups; looking up point estimates
+gives the value, looking up bootstrap replicates (arrays) gives its distribution — same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import numpy as np
+
+from fieldready.metrics import robustness
+from fieldready.plan import CLEAN, TestPlan
+from fieldready.results import CriterionResult
+from fieldready.spec.metric_names import lookup
+from fieldready.spec.models import Criterion
+
+__all__ = ["Lookup", "criterion_id", "describe", "criterion_value", "judge", "model_verdict", "scope_points"]
+
+Value = float | np.ndarray
+# (model, point key, metric name, class id or None) → value (float) or replicates (array)
+Lookup = Callable[[str, str, str, int | None], Value]
+
+
+def criterion_id(index: int, criterion: Criterion) -> str:
+    """The criterion's id from the spec, else ``c<n>`` by position (1-based)."""
+    return criterion.id or f"c{index + 1}"
+
+
+def describe(criterion: Criterion) -> str:
+    """A one-line human reading of a criterion."""
+    if criterion.description:
+        return criterion.description
+    what = criterion.metric + (f"[{criterion.class_}]" if criterion.class_ else "")
+    scope = f" on {criterion.on}" if criterion.on != "all" else " over all conditions"
+    if criterion.severities is not None:
+        s = criterion.severities
+        scope += f" (levels {s.levels})" if s.levels else f" (severity {s.min if s.min is not None else '…'}–{s.max if s.max is not None else '…'})"
+    t = criterion.threshold
+    return {
+        "at_least": f"{what}{scope} ≥ {t:g}",
+        "at_most": f"{what}{scope} ≤ {t:g}",
+        "max_drop": f"drop of {what}{scope} vs clean ≤ {t:.0%}",
+        "max_drop_vs_baseline": f"{what}{scope} at most {t:.0%} below the baseline",
+    }[criterion.kind]
+
+
+def scope_points(plan: TestPlan, criterion: Criterion) -> list[str]:
+    """The point keys a criterion averages over: its condition's points (filtered), or all corrupted points."""
+    if criterion.on == "clean":
+        return [CLEAN]
+    conditions = plan.conditions if criterion.on == "all" else [c for c in plan.conditions if c.name == criterion.on]
+    points = [p for c in conditions for p in c.points]
+    s = criterion.severities
+    if s is not None:
+        points = [
+            p
+            for p in points
+            if (s.levels is None or p.level in s.levels)
+            and (s.min is None or (p.severity is not None and p.severity >= s.min))
+            and (s.max is None or (p.severity is not None and p.severity <= s.max))
+        ]
+    return [p.key for p in points]
+
+
+def _mean(values: list[Value]) -> Value:
+    return sum(values[1:], values[0]) / len(values)
+
+
+def _drop(reference: Value, value: Value, higher_is_better: bool) -> Value:
+    delta = (reference - value) if higher_is_better else (value - reference)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(delta, reference) if isinstance(reference, np.ndarray) else (delta / reference if reference else float("nan"))
+
+
+def criterion_value(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> Value:
+    """The measured value the criterion's threshold is compared with (a drop for the drop kinds)."""
+    task = plan.spec.task
+    meta = lookup(task, criterion.metric)
+    assert meta is not None  # the spec checks guarantee it
+    class_id = _class_id(plan, criterion.class_)
+
+    def at(m: str, points: list[str], name: str) -> Value:
+        return _mean([get(m, p, name, class_id) for p in points])
+
+    if meta.scope == "aggregate":
+        value = _aggregate(plan, criterion, model, get)
+        if criterion.kind == "max_drop_vs_baseline":
+            return _drop(_aggregate(plan, criterion, plan.spec.baseline, get), value, meta.higher_is_better)
+        return value
+    name = "ap" if meta.scope == "class" and task == "detection" else criterion.metric
+    name = "accuracy" if meta.scope == "class" and task == "classification" else name
+    points = scope_points(plan, criterion)
+    value = at(model, points, name)
+    if criterion.kind == "max_drop":
+        return _drop(at(model, [CLEAN], name), value, meta.higher_is_better)
+    if criterion.kind == "max_drop_vs_baseline":
+        return _drop(at(plan.spec.baseline, points, name), value, meta.higher_is_better)
+    return value
+
+
+def _aggregate(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> Value:
+    """mPC, rPC, mCE, relative mCE or production score of ``model`` over the criterion's conditions."""
+    primary = plan.primary_metric
+    higher = lookup(plan.spec.task, primary).higher_is_better  # type: ignore[union-attr]
+    conditions = plan.conditions if criterion.on in ("all", "clean") else [c for c in plan.conditions if c.name == criterion.on]
+    clean = get(model, CLEAN, primary, None)
+    per_condition = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in conditions}
+    if criterion.metric == "production_score":
+        freqs = {c.name: c.frequency for c in plan.conditions}
+        all_conditions = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in plan.conditions}
+        return robustness.production_score(clean, all_conditions, freqs)
+    mpc = _mean(list(per_condition.values()))
+    if criterion.metric == "mpc":
+        return mpc
+    if criterion.metric == "rpc":
+        return mpc / clean
+    # mCE family: errors E = 1 − metric (or the metric itself when lower is better), normalised by the baseline.
+    base = plan.spec.baseline
+
+    def err(m: str, key: str) -> Value:
+        v = get(m, key, primary, None)
+        return (1.0 - v) if higher else v
+
+    ces = []
+    for c in conditions:
+        keys = [p.key for p in c.points]
+        e_model = [err(model, k) for k in keys]
+        e_base = [err(base, k) for k in keys]
+        if criterion.metric == "relative_mce":
+            e_model = [e - err(model, CLEAN) for e in e_model]
+            e_base = [e - err(base, CLEAN) for e in e_base]
+        ces.append(sum(e_model[1:], e_model[0]) / sum(e_base[1:], e_base[0]))
+    return _mean(ces)
+
+
+def _class_id(plan: TestPlan, name: str | None) -> int | None:
+    if name is None:
+        return None
+    return next(i for i, n in plan.dataset.classes.items() if n == name)
+
+
+def judge(value: float | None, criterion: Criterion, ci: tuple[float, float] | None = None) -> bool | None:
+    """Pass (True), fail (False) or inconclusive (None): with an interval, both ends must agree."""
+    if value is None or not np.isfinite(value):
+        return None
+    lo, hi = ci if ci is not None else (value, value)
+    t = criterion.threshold
+    if criterion.kind == "at_least":
+        return True if lo >= t else (False if hi < t else None)
+    # at_most and both drops: smaller is better
+    return True if hi <= t else (False if lo > t else None)
+
+
+def model_verdict(criteria: list[CriterionResult]) -> str:
+    """GO when every blocking criterion passes, NO-GO when one fails, INCONCLUSIVE otherwise."""
+    blocking = [c for c in criteria if c.blocking]
+    if any(c.passed is False for c in blocking):
+        return "NO-GO"
+    if all(c.passed is True for c in blocking):
+        return "GO"
+    return "INCONCLUSIVE"
+
