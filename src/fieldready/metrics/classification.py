@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fieldready.errors import DataError, ModelError
+from fieldready.metrics.bootstrap import check_indices
 from fieldready.metrics.info import MetricInfo
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "softmax",
     "expected_calibration_error",
     "evaluate_classification",
+    "classification_replicates",
 ]
 
 ECE_BINS = 15
@@ -112,3 +114,47 @@ def evaluate_classification(labels: np.ndarray, logits: np.ndarray) -> Classific
         c: {"accuracy": float(hits[c] / seen[c]) if seen[c] else None} for c in range(n_classes)
     }
     return ClassificationEval(stats=stats, per_class=per_class, top_k=k)
+
+
+def classification_replicates(
+    labels: np.ndarray,
+    logits: np.ndarray,
+    indices: np.ndarray,
+    metric: str = "top1",
+    *,
+    class_id: int | None = None,
+    reference_top1: np.ndarray | None = None,
+) -> np.ndarray:
+    """``metric`` recomputed on each row of image positions ``indices[B, n]`` (paired bootstrap).
+
+    ``metric``: top1, top5, error, ece, flip_rate (needs ``reference_top1``, the clean top-1 of the
+    same model), or with ``class_id`` the per-class ``accuracy``. NaN where a resample has no image
+    of ``class_id``. An image drawn k times counts k times.
+    """
+    y, z = check_inputs(labels, logits)
+    idx = check_indices(indices, len(y))
+    rank = true_class_rank(y, z)
+    top1 = rank == 0
+    if class_id is not None:
+        if metric != "accuracy":
+            raise DataError(f"per-class classification metric must be 'accuracy', got {metric!r}")
+        in_class = (y == class_id)[idx]
+        hits = (top1 & (y == class_id))[idx].sum(axis=1)
+        n = in_class.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(n > 0, hits / n, np.nan)
+    if metric == "top1":
+        return top1[idx].mean(axis=1)
+    if metric == "error":
+        return 1.0 - top1[idx].mean(axis=1)
+    if metric == "top5":
+        return (rank < min(5, z.shape[1]))[idx].mean(axis=1)
+    if metric == "flip_rate":
+        if reference_top1 is None:
+            raise DataError("flip_rate replicates need reference_top1, the model's clean top-1 predictions")
+        flipped = np.asarray(reference_top1).ravel() != z.argmax(axis=1)
+        return flipped[idx].mean(axis=1)
+    if metric == "ece":
+        conf = softmax(z).max(axis=1)
+        return np.array([expected_calibration_error(conf[row], top1[row]) for row in idx])
+    raise DataError(f"unknown classification metric {metric!r}; choose top1, top5, error, ece, flip_rate or accuracy")

@@ -80,7 +80,9 @@ class DetectionEval:
     ``stats`` holds the 12 keys of ``STAT_KEYS``; ``per_class[category_id]`` holds ``ap``, ``ap50``
     and ``ar100``. A value is ``None`` where COCOeval reports -1 (no non-ignored ground truth).
     ``precision[T, R, K, A, M]`` and ``recall[T, K, A, M]`` are the engine's arrays (-1 = no data).
-    ``image_ids`` are sorted, as COCOeval orders images; bootstrap indices refer to positions in it.
+    ``image_ids`` are sorted, as COCOeval orders images. Bootstrap indices refer to positions in the
+    ``targets`` list as it was passed to ``evaluate_detection`` (``input_image_ids``), so one index
+    matrix pairs every model and condition evaluated on the same list.
     """
 
     stats: dict[str, float | None]
@@ -90,6 +92,7 @@ class DetectionEval:
     image_ids: list[int]
     category_ids: list[int]
     max_dets: tuple[int, int, int]
+    input_image_ids: list[int] = field(default_factory=list)
     _targets: list[ImageTargets] = field(default_factory=list, repr=False)
     _detections: list[ImageDetections] = field(default_factory=list, repr=False)
     _tables: MatchTables | None = field(default=None, repr=False)
@@ -110,9 +113,12 @@ class DetectionEval:
         An image drawn k times counts k times. ``metric`` is one of ``STAT_KEYS``, or with
         ``category_id`` one of ``PER_CLASS_METRICS``. "No data" in a resample is NaN.
         """
+        from fieldready.metrics.bootstrap import check_indices
         from fieldready.metrics.match_tables import table_replicates
 
-        return table_replicates(self.match_tables(), indices, metric, category_id=category_id)
+        idx = check_indices(indices, len(self.input_image_ids))
+        to_sorted = np.searchsorted(self.image_ids, self.input_image_ids)
+        return table_replicates(self.match_tables(), to_sorted[idx], metric, category_id=category_id)
 
 
 def _mean_valid(values: np.ndarray) -> float | None:
@@ -197,6 +203,7 @@ def evaluate_detection(
         image_ids=image_ids,
         category_ids=cats,
         max_dets=tuple(int(m) for m in max_dets),  # type: ignore[arg-type]
+        input_image_ids=[int(t.image_id) for t in targets],
         _targets=list(targets),
         _detections=list(detections),
     )

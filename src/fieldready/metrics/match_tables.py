@@ -1,0 +1,400 @@
+"""Per-image COCO match tables, built once, and the vectorised bootstrap of the AP family over them.
+
+faster-coco-eval keeps its per-image results (``evaluateImg``) in an opaque C++ structure, so the
+tables are rebuilt here with pycocotools' exact ``evaluateImg`` rules — the same bbox IoU arithmetic
+(crowd: intersection over detection area), greedy matching in score order per IoU threshold,
+preference for non-ignored ground truth, ties to the later box, unmatched out-of-range detections
+ignored — vectorised over IoU thresholds, area ranges and (image, category) pairs. Tests check the
+flags against pycocotools' ``evalImgs`` and the AP of the identity resample against the engine.
+
+Resampling: a row of ``indices[B, n]`` draws images; an image drawn k times counts k times, as if
+its k copies were separate images placed together in COCOeval's image order. COCOeval's
+precision/recall are then recomputed per row from weighted cumulative sums:
+q_r = max{precision(e) : e a true positive with recall(e) ≥ r}, AP = mean_r q_r.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fieldready.data.types import ImageDetections, ImageTargets
+from fieldready.errors import DataError
+from fieldready.metrics.bootstrap import check_indices
+from fieldready.metrics.coco_format import check_image_sets, xyxy_to_xywh
+
+__all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates", "resample_counts", "bbox_iou"]
+
+#: pycocotools' area ranges, in its order: all, small, medium, large.
+AREA_RANGES: np.ndarray = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
+IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)
+RECALL_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
+_BLOCK = 128  # resample rows per vectorised block: bounds memory at ~[128, n_true_positives] arrays
+
+
+@dataclass
+class MatchTables:
+    """Every detection of every (image, category) pair with its COCO match flags.
+
+    Entry arrays (length E, one per detection among the top ``max_dets[-1]`` of its pair):
+    ``image`` (position in sorted image ids), ``category`` (index into ``category_ids``),
+    ``score``, ``rank`` (0 = highest score in its pair), ``tp[E, A, T]`` (matched, not ignored),
+    ``fp[E, A, T]`` (unmatched, not ignored). ``npig[n, K, A]`` counts non-ignored ground truth.
+    """
+
+    image_ids: list[int]
+    category_ids: list[int]
+    max_dets: tuple[int, ...]
+    image: np.ndarray
+    category: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    npig: np.ndarray
+    _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.image_ids)
+
+
+def bbox_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """IoU of xywh boxes ``dt[..., D, 4]`` × ``gt[..., G, 4]`` with pycocotools' exact float arithmetic.
+
+    For a crowd ground truth the union is the detection's area (pycocotools' ``iscrowd`` rule).
+    """
+    d = dt[..., :, None, :]
+    g = gt[..., None, :, :]
+    w = np.minimum(d[..., 2] + d[..., 0], g[..., 2] + g[..., 0]) - np.maximum(d[..., 0], g[..., 0])
+    h = np.minimum(d[..., 3] + d[..., 1], g[..., 3] + g[..., 1]) - np.maximum(d[..., 1], g[..., 1])
+    da = d[..., 2] * d[..., 3]
+    ga = g[..., 2] * g[..., 3]
+    inter = w * h
+    union = np.where(crowd[..., None, :], da, da + ga - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / union
+    return np.where((w > 0) & (h > 0), iou, 0.0)
+
+
+def _last_argmax(values: np.ndarray) -> np.ndarray:
+    """Index of the maximum along the last axis, the last one on ties (pycocotools' ``>=`` update)."""
+    return values.shape[-1] - 1 - np.argmax(values[..., ::-1], axis=-1)
+
+
+def _match_bucket(
+    ious: np.ndarray, n_dets: np.ndarray, ignore: np.ndarray, crowd: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy COCO matching of P pairs at once; pairs sorted by ``n_dets`` descending.
+
+    ``ious[P, D, G]`` (-1 for padding), ``ignore[P, A, G]``, ``crowd[P, G]``. Returns
+    ``matched[P, A, T, D]`` and ``matched_ignored[P, A, T, D]`` (matched to an ignored ground truth).
+    """
+    p, dmax, g = ious.shape
+    a, t = ignore.shape[1], len(thresholds)
+    gt_taken = np.zeros((p, a, t, g), dtype=bool)
+    matched = np.zeros((p, a, t, dmax), dtype=bool)
+    matched_ign = np.zeros((p, a, t, dmax), dtype=bool)
+    thr = np.minimum(thresholds, 1 - 1e-10)[None, None, :, None]
+    for d in range(dmax):
+        na = int(np.count_nonzero(n_dets > d))
+        iou = ious[:na, d, None, None, :]
+        cand = (iou >= thr) & (~gt_taken[:na] | crowd[:na, None, None, :])
+        ign = ignore[:na, :, None, :]
+        c_n = cand & ~ign
+        c_i = cand & ign
+        has_n = c_n.any(-1)
+        has_i = c_i.any(-1)
+        best = np.where(has_n, _last_argmax(np.where(c_n, iou, -1.0)), _last_argmax(np.where(c_i, iou, -1.0)))
+        hit = has_n | has_i
+        pi, ai, ti = np.nonzero(hit)
+        gt_taken[pi, ai, ti, best[pi, ai, ti]] = True
+        matched[:na, :, :, d] = hit
+        matched_ign[:na, :, :, d] = ~has_n & has_i
+    return matched, matched_ign
+
+
+def _group_positions(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For sorted ``keys``: unique keys, start of each group, and each element's position in its group."""
+    uniq, start, counts = np.unique(keys, return_index=True, return_counts=True)
+    pos = np.arange(len(keys)) - np.repeat(start, counts)
+    return uniq, start, pos
+
+
+def build_match_tables(
+    targets: list[ImageTargets],
+    detections: list[ImageDetections],
+    *,
+    category_ids: list[int],
+    max_dets: tuple[int, ...] = (1, 10, 100),
+) -> MatchTables:
+    """Match every detection once, at all 10 IoU thresholds and 4 area ranges, as COCOeval does."""
+    check_image_sets(targets, detections)
+    cats = sorted(int(c) for c in set(category_ids))
+    n_cat = len(cats)
+    order = sorted(range(len(targets)), key=lambda j: targets[j].image_id)
+    image_ids = [int(targets[j].image_id) for j in order]
+    pos_of = {iid: i for i, iid in enumerate(image_ids)}
+    cat_index = np.full(max(cats) + 1 if cats else 1, -1, dtype=np.int64)
+    cat_index[cats] = np.arange(n_cat)
+    n_area = len(AREA_RANGES)
+
+    def _cat(labels: np.ndarray) -> np.ndarray:
+        lab = np.asarray(labels, dtype=np.int64)
+        ok = (lab >= 0) & (lab < len(cat_index))
+        out = np.full(len(lab), -1, dtype=np.int64)
+        out[ok] = cat_index[lab[ok]]
+        return out
+
+    # ground truth, in annotation order (image order of ``targets``, then box order)
+    g_img = np.concatenate([np.full(len(targets[j].labels), pos_of[targets[j].image_id]) for j in range(len(targets))] + [np.zeros(0, int)]).astype(np.int64)
+    g_cat = np.concatenate([_cat(t.labels) for t in targets] + [np.zeros(0, int)]).astype(np.int64)
+    g_box = np.concatenate([xyxy_to_xywh(t.boxes) for t in targets] + [np.zeros((0, 4))])
+    g_area = np.concatenate([t.area for t in targets] + [np.zeros(0)])
+    g_crowd = np.concatenate([t.iscrowd for t in targets] + [np.zeros(0, bool)]).astype(bool)
+    keep = g_cat >= 0
+    g_img, g_cat, g_box, g_area, g_crowd = g_img[keep], g_cat[keep], g_box[keep], g_area[keep], g_crowd[keep]
+    g_ignore = g_crowd[:, None] | (g_area[:, None] < AREA_RANGES[:, 0]) | (g_area[:, None] > AREA_RANGES[:, 1])
+    npig = np.zeros((len(image_ids), n_cat, n_area), dtype=np.int64)
+    np.add.at(npig, (g_img, g_cat), (~g_ignore).astype(np.int64))
+
+    # detections: per (image, category) pair sorted by score (stable), cut to max_dets[-1]
+    d_img = np.concatenate([np.full(len(d.scores), pos_of[d.image_id]) for d in detections] + [np.zeros(0, int)]).astype(np.int64)
+    d_cat = np.concatenate([_cat(d.labels) for d in detections] + [np.zeros(0, int)]).astype(np.int64)
+    d_box = np.concatenate([xyxy_to_xywh(d.boxes) for d in detections] + [np.zeros((0, 4))])
+    d_score = np.concatenate([d.scores for d in detections] + [np.zeros(0)])
+    if not np.isfinite(d_score).all() or not np.isfinite(d_box).all():
+        raise DataError("detections contain NaN or infinite boxes or scores; check the model adapter's output")
+    keep = d_cat >= 0
+    d_img, d_cat, d_box, d_score = d_img[keep], d_cat[keep], d_box[keep], d_score[keep]
+    d_key = d_img * n_cat + d_cat
+    srt = np.lexsort((np.arange(len(d_key)), -d_score, d_key))
+    d_img, d_cat, d_box, d_score, d_key = d_img[srt], d_cat[srt], d_box[srt], d_score[srt], d_key[srt]
+    _, _, d_rank = _group_positions(d_key)
+    keep = d_rank < max_dets[-1]
+    d_img, d_cat, d_box, d_score, d_key, d_rank = (x[keep] for x in (d_img, d_cat, d_box, d_score, d_key, d_rank))
+    d_area = d_box[:, 2] * d_box[:, 3]
+    n_det = len(d_key)
+
+    tp = np.zeros((n_det, n_area, len(IOU_THRESHOLDS)), dtype=bool)
+    fp = np.zeros_like(tp)
+    d_out = (d_area[:, None] < AREA_RANGES[:, 0]) | (d_area[:, None] > AREA_RANGES[:, 1])  # [E, A]
+
+    # pairs with ground truth need matching; the rest are unmatched (fp unless out of range)
+    g_key = g_img * n_cat + g_cat
+    gsrt = np.argsort(g_key, kind="stable")
+    g_key_s = g_key[gsrt]
+    g_uniq, g_start, g_pos = _group_positions(g_key_s)
+    g_count = np.diff(np.append(g_start, len(g_key_s)))
+    d_uniq, d_start, _ = _group_positions(d_key)
+    d_count = np.diff(np.append(d_start, n_det))
+    has_gt = np.isin(d_uniq, g_uniq)
+    matched = np.zeros((n_det, n_area, len(IOU_THRESHOLDS)), dtype=bool)
+    matched_ign = np.zeros_like(matched)
+
+    pairs = np.nonzero(has_gt)[0]  # indices into d_uniq
+    pair_g = np.searchsorted(g_uniq, d_uniq[pairs])
+    g_pad = 1 << np.ceil(np.log2(np.maximum(g_count[pair_g], 1))).astype(np.int64)
+    for bucket in np.unique(g_pad):
+        sel = pairs[g_pad == bucket]
+        sel_g = pair_g[g_pad == bucket]
+        by_d = np.argsort(-d_count[sel], kind="stable")
+        sel, sel_g = sel[by_d], sel_g[by_d]
+        p, dmax, gmax = len(sel), int(d_count[sel].max()), int(bucket)
+        # padded det / gt index grids into the sorted arrays (-1 = padding)
+        di = d_start[sel][:, None] + np.arange(dmax)[None, :]
+        dvalid = np.arange(dmax)[None, :] < d_count[sel][:, None]
+        gi = g_start[sel_g][:, None] + np.arange(gmax)[None, :]
+        gvalid = np.arange(gmax)[None, :] < g_count[sel_g][:, None]
+        di = np.where(dvalid, di, 0)
+        gi = gsrt[np.where(gvalid, gi, 0)]
+        crowd = g_crowd[gi] & gvalid
+        ious = bbox_iou(d_box[di], g_box[gi], crowd)
+        ious = np.where(dvalid[:, :, None] & gvalid[:, None, :], ious, -1.0)
+        ignore = np.transpose(g_ignore[gi], (0, 2, 1)) | ~gvalid[:, None, :]
+        m, mi = _match_bucket(ious, d_count[sel], ignore, crowd, IOU_THRESHOLDS)
+        flat = di[dvalid]
+        matched[flat] = np.transpose(m, (0, 3, 1, 2))[dvalid]
+        matched_ign[flat] = np.transpose(mi, (0, 3, 1, 2))[dvalid]
+    ignored = matched_ign | (~matched & d_out[:, :, None])
+    tp = matched & ~ignored
+    fp = ~matched & ~ignored
+    return MatchTables(
+        image_ids=image_ids,
+        category_ids=cats,
+        max_dets=tuple(int(x) for x in max_dets),
+        image=d_img,
+        category=d_cat,
+        score=d_score,
+        rank=d_rank,
+        tp=tp,
+        fp=fp,
+        npig=npig,
+    )
+
+
+# metric → (is AP, IoU threshold indices, area index, max_dets index)
+_SPEC: dict[str, tuple[bool, tuple[int, ...], int, int]] = {
+    "map": (True, tuple(range(10)), 0, 2),
+    "ap50": (True, (0,), 0, 2),
+    "ap75": (True, (5,), 0, 2),
+    "ap_small": (True, tuple(range(10)), 1, 2),
+    "ap_medium": (True, tuple(range(10)), 2, 2),
+    "ap_large": (True, tuple(range(10)), 3, 2),
+    "ar1": (False, tuple(range(10)), 0, 0),
+    "ar10": (False, tuple(range(10)), 0, 1),
+    "ar100": (False, tuple(range(10)), 0, 2),
+    "ar_small": (False, tuple(range(10)), 1, 2),
+    "ar_medium": (False, tuple(range(10)), 2, 2),
+    "ar_large": (False, tuple(range(10)), 3, 2),
+}
+_PER_CLASS = {"ap": "map", "ap50": "ap50", "ar100": "ar100"}
+
+
+@dataclass
+class _Columns:
+    """One column per true-positive entry of every (category, IoU threshold) segment, in score order."""
+
+    fp_before: np.ndarray  # [n, N] float32: FP entries of image i between the previous TP and this one
+    tp_image: np.ndarray  # [N] image of the TP entry
+    col_cat: np.ndarray  # [N] category index (into the selected categories)
+    starts: np.ndarray  # [S] first column of each non-empty segment
+    seg_cat: np.ndarray  # [S] category index of each segment
+    tp_total: np.ndarray  # [n, K_sel, T_sel] TP count per image (for AR)
+
+
+def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area: int, max_det: int) -> _Columns:
+    n = tables.n_images
+    keep = (tables.rank < max_det) & np.isin(tables.category, cats)
+    img, cat, score, rank = tables.image[keep], tables.category[keep], tables.score[keep], tables.rank[keep]
+    tp = tables.tp[keep][:, area, :][:, list(t_sel)]
+    fp = tables.fp[keep][:, area, :][:, list(t_sel)]
+    kpos = np.searchsorted(cats, cat)
+    # COCOeval's order: per category, score descending, stable over (image position, rank)
+    srt = np.lexsort((rank, img, -score, kpos))
+    img, kpos, tp, fp = img[srt], kpos[srt], tp[srt], fp[srt]
+    tp_total = np.zeros((n, len(cats), len(t_sel)), dtype=np.int64)
+    cols_img, cols_cat, starts, seg_cat, fp_img, fp_col = [], [], [], [], [], []
+    n_cols = 0
+    bounds = np.searchsorted(kpos, np.arange(len(cats) + 1))
+    for k in range(len(cats)):
+        lo, hi = bounds[k], bounds[k + 1]
+        for j in range(len(t_sel)):
+            tp_pos = np.nonzero(tp[lo:hi, j])[0]
+            if len(tp_pos) == 0:
+                continue
+            np.add.at(tp_total[:, k, j], img[lo:hi][tp_pos], 1)
+            fp_pos = np.nonzero(fp[lo:hi, j])[0]
+            seg = np.searchsorted(tp_pos, fp_pos)  # FP counts toward the next TP after it
+            inside = seg < len(tp_pos)
+            fp_img.append(img[lo:hi][fp_pos[inside]])
+            fp_col.append(n_cols + seg[inside])
+            cols_img.append(img[lo:hi][tp_pos])
+            cols_cat.append(np.full(len(tp_pos), k))
+            starts.append(n_cols)
+            seg_cat.append(k)
+            n_cols += len(tp_pos)
+    fp_before = np.zeros((n, n_cols), dtype=np.float32)
+    if n_cols:
+        np.add.at(fp_before, (np.concatenate(fp_img), np.concatenate(fp_col)), 1.0)
+    cat_arr = lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64)  # noqa: E731
+    return _Columns(
+        fp_before=fp_before,
+        tp_image=cat_arr(cols_img),
+        col_cat=cat_arr(cols_cat),
+        starts=np.asarray(starts, dtype=np.int64),
+        seg_cat=np.asarray(seg_cat, dtype=np.int64),
+        tp_total=tp_total,
+    )
+
+
+def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """``counts[B, n]``: how often each image is drawn in each row of ``indices[B, m]``."""
+    idx = check_indices(indices, n)
+    b = idx.shape[0]
+    flat = (idx + (np.arange(b) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n)
+
+
+def _segment_cumsum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Cumulative sum along columns restarting at each segment start (exact for integer values)."""
+    c = np.cumsum(x, axis=1)
+    seg_base = np.where(starts > 0, c[:, np.maximum(starts - 1, 0)], 0.0)  # [B, S]
+    lengths = np.diff(np.append(starts, c.shape[1]))
+    return c - np.repeat(seg_base, lengths, axis=1)
+
+
+def _ap_block(counts: np.ndarray, cols: _Columns, npig: np.ndarray, n_t: int) -> np.ndarray:
+    """Σ over (category, threshold) segments of Σ_r q_r, per row and category: ``[b, K_sel]``."""
+    b = counts.shape[0]
+    n_cols = cols.fp_before.shape[1]
+    out = np.zeros((b, npig.shape[1]))
+    if n_cols == 0:
+        return out
+    fp_seg = (counts.astype(np.float32) @ cols.fp_before).astype(np.float64)
+    tp_w = counts[:, cols.tp_image].astype(np.float64)
+    fp_c = _segment_cumsum(fp_seg, cols.starts)
+    tp_c = _segment_cumsum(tp_w, cols.starts)
+    n_pos = npig[:, cols.col_cat].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rc = tp_c / n_pos
+        pr = tp_c / (fp_c + tp_c + np.spacing(1))
+    rc = np.where(n_pos > 0, rc, 0.0)
+    n_le = np.searchsorted(RECALL_THRESHOLDS, rc.ravel(), side="right").reshape(rc.shape).astype(np.float64)
+    ends = np.append(cols.starts[1:], n_cols)
+    delta = np.diff(n_le, axis=1, prepend=0.0)
+    delta[:, cols.starts] = n_le[:, cols.starts]
+    env = np.empty_like(pr)
+    for s0, s1 in zip(cols.starts, ends):
+        env[:, s0:s1] = np.maximum.accumulate(pr[:, s1 - 1 : s0 - 1 if s0 else None : -1], axis=1)[:, ::-1]
+    per_seg = np.add.reduceat(env * delta, cols.starts, axis=1)  # [b, S]
+    np.add.at(out.T, cols.seg_cat, per_seg.T)
+    return out
+
+
+def table_replicates(
+    tables: MatchTables, indices: np.ndarray, metric: str = "map", *, category_id: int | None = None
+) -> np.ndarray:
+    """``metric`` recomputed for each row of ``indices[B, n]`` (positions in ``tables.image_ids``).
+
+    Returns ``[B]`` floats; NaN where a resample has no non-ignored ground truth (COCOeval's -1).
+    """
+    if category_id is None:
+        if metric not in _SPEC:
+            raise DataError(f"unknown detection metric {metric!r}; choose one of {sorted(_SPEC)}")
+        spec = _SPEC[metric]
+        cats = np.arange(len(tables.category_ids))
+    else:
+        if metric not in _PER_CLASS:
+            raise DataError(f"unknown per-class metric {metric!r}; choose one of {sorted(_PER_CLASS)}")
+        if category_id not in tables.category_ids:
+            raise DataError(f"category id {category_id} is not among the evaluated ids {tables.category_ids}")
+        spec = _SPEC[_PER_CLASS[metric]]
+        cats = np.array([tables.category_ids.index(category_id)])
+    is_ap, t_sel, area, m_idx = spec
+    max_det = tables.max_dets[m_idx]
+    key = (tuple(cats.tolist()), t_sel, area, max_det)
+    if key not in tables._cache:
+        tables._cache[key] = _columns(tables, cats, t_sel, area, max_det)
+    cols: _Columns = tables._cache[key]
+    counts = resample_counts(indices, tables.n_images)
+    npig_all = tables.npig[:, cats, area]  # [n, K_sel]
+    out = np.empty(counts.shape[0])
+    n_t = len(t_sel)
+    for b0 in range(0, counts.shape[0], _BLOCK):
+        c = counts[b0 : b0 + _BLOCK]
+        npig = c @ npig_all  # [b, K_sel]
+        valid = npig > 0
+        if is_ap:
+            per_cat = _ap_block(c, cols, npig, n_t) / len(RECALL_THRESHOLDS)
+        else:
+            tp_tot = np.einsum("bn,nkt->bkt", c.astype(np.float64), cols.tp_total.astype(np.float64))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per_cat = (tp_tot / npig[:, :, None]).sum(axis=2)
+        n_valid = valid.sum(axis=1)
+        total = np.where(valid, per_cat, 0.0).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[b0 : b0 + _BLOCK] = np.where(n_valid > 0, total / (n_valid * n_t), np.nan)
+    return out
