@@ -3,55 +3,51 @@
 The public API mirrors the command line: ``load_spec`` (validate), ``compile_plan`` (plan),
 ``execute`` (run into a result store), ``evaluate`` and ``build_results`` (metrics and verdicts),
 ``render_report`` (report), ``run`` (all of it), and ``corrupt`` (one corruption on a batch).
+Names load lazily, so ``fieldready validate`` does not pay for torch, WeasyPrint or matplotlib.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from fieldready.corruptions import corrupt, register as register_corruption
-from fieldready.errors import (
-    CorruptionError,
-    DataError,
-    FieldreadyError,
-    ModelError,
-    PlanError,
-    ReportError,
-    SignatureError,
-    SpecError,
-    StoreError,
-)
-from fieldready.evaluate import evaluate
-from fieldready.pipeline import run
-from fieldready.plan import TestPlan, compile_plan
-from fieldready.report import render_report
-from fieldready.results import Results
-from fieldready.runner import execute
-from fieldready.spec import load_spec
-from fieldready.store import ResultStore
-from fieldready.summary import build_results
+_EXPORTS = {
+    "load_spec": "fieldready.spec",
+    "compile_plan": "fieldready.plan",
+    "TestPlan": "fieldready.plan",
+    "execute": "fieldready.runner",
+    "ResultStore": "fieldready.store",
+    "evaluate": "fieldready.evaluate",
+    "build_results": "fieldready.summary",
+    "Results": "fieldready.results",
+    "render_report": "fieldready.report",
+    "run": "fieldready.pipeline",
+    "corrupt": "fieldready.corruptions",
+    "register_corruption": "fieldready.corruptions",
+    "FieldreadyError": "fieldready.errors",
+    "SpecError": "fieldready.errors",
+    "PlanError": "fieldready.errors",
+    "DataError": "fieldready.errors",
+    "ModelError": "fieldready.errors",
+    "CorruptionError": "fieldready.errors",
+    "StoreError": "fieldready.errors",
+    "ReportError": "fieldready.errors",
+    "SignatureError": "fieldready.errors",
+}
+_RENAMED = {"register_corruption": "register"}
 
-__all__ = [
-    "__version__",
-    "load_spec",
-    "compile_plan",
-    "execute",
-    "evaluate",
-    "build_results",
-    "render_report",
-    "run",
-    "corrupt",
-    "register_corruption",
-    "TestPlan",
-    "ResultStore",
-    "Results",
-    "FieldreadyError",
-    "SpecError",
-    "PlanError",
-    "DataError",
-    "ModelError",
-    "CorruptionError",
-    "StoreError",
-    "ReportError",
-    "SignatureError",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fieldready' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
