@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from fieldready.report.gallery import draw_classification, draw_detections
 from fieldready.report.render import ReportPaths, render_report
+from fieldready.report.sign import VerifyResult, make_test_certificate, sign_pdf, verify_pdf
 
 __all__ = [
     "ReportPaths",
     "render_report",
     "draw_detections",
     "draw_classification",
+    "VerifyResult",
+    "sign_pdf",
+    "verify_pdf",
+    "make_test_certificate",
 ]
