@@ -13,7 +13,6 @@ import numpy as np
 
 from fieldready.evaluate import Evaluation
 from fieldready.metrics.bootstrap import interval, resample_indices
-from fieldready.metrics.classification import classification_replicates
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.results import (
     ClassResult,
@@ -56,6 +55,8 @@ def _replicate_lookup(evaluation: Evaluation, indices: np.ndarray) -> Callable:
         unit = evaluation.units[(model, point)]
         if evaluation.plan.spec.task == "detection":
             return unit.engine.replicates(indices, metric, category_id=class_id)  # type: ignore[union-attr]
+        from fieldready.metrics.classification import classification_replicates
+
         labels, logits, clean_top1 = unit.engine  # type: ignore[misc]
         return classification_replicates(labels, logits, indices, metric, class_id=class_id, reference_top1=clean_top1)
 

@@ -73,10 +73,17 @@ def _mean(values: list[Value]) -> Value:
     return sum(values[1:], values[0]) / len(values)
 
 
+def _ratio(num: Value, den: Value) -> Value:
+    """num / den for floats or replicate arrays; a zero denominator gives NaN (undecidable), not an error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.true_divide(num, den)
+    out = np.where(np.isfinite(out), out, np.nan)
+    return out if isinstance(num, np.ndarray) or isinstance(den, np.ndarray) else float(out)
+
+
 def _drop(reference: Value, value: Value, higher_is_better: bool) -> Value:
     delta = (reference - value) if higher_is_better else (value - reference)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.divide(delta, reference) if isinstance(reference, np.ndarray) else (delta / reference if reference else float("nan"))
+    return _ratio(delta, reference)
 
 
 def criterion_value(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> Value:
@@ -120,7 +127,7 @@ def _aggregate(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) ->
     if criterion.metric == "mpc":
         return mpc
     if criterion.metric == "rpc":
-        return mpc / clean
+        return _ratio(mpc, clean)
     # mCE family: errors E = 1 − metric (or the metric itself when lower is better), normalised by the baseline.
     base = plan.spec.baseline
 
@@ -136,7 +143,7 @@ def _aggregate(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) ->
         if criterion.metric == "relative_mce":
             e_model = [e - err(model, CLEAN) for e in e_model]
             e_base = [e - err(base, CLEAN) for e in e_base]
-        ces.append(sum(e_model[1:], e_model[0]) / sum(e_base[1:], e_base[0]))
+        ces.append(_ratio(sum(e_model[1:], e_model[0]), sum(e_base[1:], e_base[0])))
     return _mean(ces)
 
 

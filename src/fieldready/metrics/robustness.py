@@ -163,8 +163,9 @@ def production_score(
     missing = sorted(set(frequencies) - set(condition_values))
     if missing:
         raise DataError(f"no measured value for condition(s) {missing} that carry a frequency")
-    mixed = sum(f * float(condition_values[c]) for c, f in frequencies.items())
-    return float((1.0 - total) * clean_value + mixed)
+    # No float() casts: bootstrap replicates (arrays) go through the same formula as point values.
+    mixed = sum(f * condition_values[c] for c, f in frequencies.items())
+    return (1.0 - total) * clean_value + mixed
 
 
 def family_summary(values: Mapping[str, float], families: Mapping[str, str]) -> dict[str, float]:

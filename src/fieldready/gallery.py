@@ -1,0 +1,124 @@
+"""Failure gallery: the images whose predictions changed most under a condition, drawn for the report.
+
+Mining reads predictions from the store (a change score per image and point against the model's
+own clean prediction); only the few chosen images are decoded again and re-corrupted — their
+per-image seeds make the pixels identical to those the model saw in the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fieldready.data.decode import decode_images
+from fieldready.evaluate import detections_of, targets_of
+from fieldready.metrics.stability import classification_change_scores, detection_change_scores
+from fieldready.plan import CLEAN, TestPlan
+from fieldready.report.gallery import draw_classification, draw_detections
+from fieldready.results import GalleryItem, Results
+from fieldready.runner import corrupt_point
+from fieldready.store import ResultStore
+
+__all__ = ["mine_failures", "build_gallery"]
+
+PER_MODEL = 4
+
+
+def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL) -> list[tuple[float, int, str]]:
+    """(score, image id, point key) of the ``top`` largest changes vs clean, one entry per image."""
+    clean = store.predictions(model, CLEAN)
+    ids = sorted(clean)
+    candidates: list[tuple[float, int, str]] = []
+    for condition in plan.conditions:
+        for point in condition.points:
+            rows = store.predictions(model, point.key)
+            if plan.spec.task == "detection":
+                scores = detection_change_scores(detections_of(clean), detections_of(rows))
+            else:
+                scores = classification_change_scores(
+                    np.stack([clean[i] for i in ids]), np.stack([rows[i] for i in ids])
+                )
+            candidates += [(float(s), i, point.key) for s, i in zip(scores, ids)]
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    chosen, seen = [], set()
+    for score, image_id, key in candidates:
+        if score <= 0 or image_id in seen:
+            continue
+        seen.add(image_id)
+        chosen.append((score, image_id, key))
+        if len(chosen) == top:
+            break
+    return chosen
+
+
+def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir: Path, *, device: torch.device) -> Results:
+    """Write gallery PNGs under ``run_dir/gallery`` and return results with each model's gallery."""
+    folder = Path(run_dir) / "gallery"
+    folder.mkdir(parents=True, exist_ok=True)
+    records = {r.image_id: r for r in plan.dataset.records}
+    by_name = {m.name: m for m in results.models}
+    for entry in plan.models:
+        items = []
+        for n, (score, image_id, key) in enumerate(mine_failures(plan, store, entry.name)):
+            point = plan.point(key)
+            record = records[image_id]
+            clean_img = decode_images([record], device)
+            corrupted = corrupt_point(clean_img, point, [image_id], seed=plan.seed).images
+            pair = [_to_uint8(clean_img), _to_uint8(corrupted)]
+            stem = f"{_safe(entry.name)}-{n}"
+            pngs = _draw(plan, store, entry.name, image_id, [CLEAN, key], pair)
+            for suffix, png in zip(("clean", "corrupted"), pngs):
+                (folder / f"{stem}-{suffix}.png").write_bytes(png)
+            items.append(
+                GalleryItem(
+                    image_id=image_id,
+                    condition=point.condition,
+                    label=point.label,
+                    score=round(score, 6),
+                    clean_png=f"gallery/{stem}-clean.png",
+                    corrupted_png=f"gallery/{stem}-corrupted.png",
+                    caption=f"{Path(record.path).name}: {point.condition} {point.label}, change score {score:.2f}",
+                )
+            )
+        by_name[entry.name].gallery = items
+    return results
+
+
+def _draw(plan: TestPlan, store: ResultStore, model: str, image_id: int, keys: list[str], images: list[np.ndarray]) -> list[bytes]:
+    out = []
+    for key, image in zip(keys, images):
+        pred = store.predictions(model, key)[image_id]
+        if plan.spec.task == "detection":
+            target = next(t for t in targets_of(plan, store, key) if t.image_id == image_id)
+            out.append(
+                draw_detections(
+                    image,
+                    gt_boxes=target.boxes,
+                    gt_labels=target.labels,
+                    boxes=pred[:, :4],
+                    scores=pred[:, 4],
+                    labels=pred[:, 5].astype(np.int64),
+                    class_names=plan.dataset.classes,
+                )
+            )
+        else:
+            probs = np.exp(pred - pred.max())
+            probs /= probs.sum()
+            label = next(r.label for r in plan.dataset.records if r.image_id == image_id)
+            out.append(
+                draw_classification(
+                    image, true_label=int(label), pred_label=int(probs.argmax()), prob=float(probs.max()),
+                    class_names=plan.dataset.classes,
+                )
+            )
+    return out
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    return (images[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
