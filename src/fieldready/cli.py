@@ -203,3 +203,7 @@ def main() -> None:
     """Console-script entry point."""
     cli(prog_name="fieldready")
 
+
+
+if __name__ == "__main__":
+    main()
