@@ -84,3 +84,17 @@ def test_missing_template_dir_and_missing_gallery_image(tmp_path, detection_resu
     (tmp_path / "gallery" / "model-a-blur.png").unlink()
     html = _html(detection_results, tmp_path)
     assert "corrupted image not available" in html and "model-a-blur.png cannot be read" in html
+
+
+def test_render_run_reads_results_json(tmp_path, classification_results):
+    from fieldready.report import load_results, render_run
+
+    (tmp_path / "results.json").write_text(classification_results.model_dump_json(indent=2))
+    assert load_results(tmp_path / "results.json") == classification_results
+    paths = render_run(tmp_path)
+    assert paths.html == tmp_path / "report.html" and paths.pdf.stat().st_size > 10_000
+    (tmp_path / "results.json").write_text('{"name": 3}')
+    with pytest.raises(ReportError, match=r"results.json: .*re-run the spec"):
+        render_run(tmp_path)
+    with pytest.raises(ReportError, match=r"cannot read .*nope/results.json"):
+        render_run(tmp_path / "nope")

@@ -112,7 +112,8 @@ def severity_curve_svg(
         ax.set_xlabel("severity")
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", linewidth=0.4, alpha=0.5)
-        ax.legend(fontsize=6.5, frameon=False, loc="best")
+        # Below the axes: a legend inside would hide the lines it explains.
+        ax.legend(fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=3)
         return _to_svg(fig, key)
 
 

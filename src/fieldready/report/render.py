@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import pydantic
 
 from fieldready.errors import ReportError
 from fieldready.report.context import ReportContext, build_context
 from fieldready.results import Results
 
-__all__ = ["ReportPaths", "PAGE_SIZES", "render_report", "render_html", "make_environment"]
+__all__ = ["ReportPaths", "PAGE_SIZES", "load_results", "render_report", "render_run", "render_html", "make_environment"]
 
 # User spelling → CSS @page size keyword.
 PAGE_SIZES = {"a4": "A4", "letter": "letter", "us letter": "letter", "us-letter": "letter"}
@@ -107,3 +108,31 @@ def render_report(
     pdf_path = out_dir / "report.pdf"
     _write_pdf(printable, pdf_path, out_dir)
     return ReportPaths(html=html_path, pdf=pdf_path)
+
+
+def load_results(path: Path) -> Results:
+    """Read and validate a ``results.json``; ReportError names the file and the first problem."""
+    path = Path(path)
+    try:
+        return Results.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"cannot read {path} ({exc.strerror}); pass a run directory that holds results.json") from exc
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "<top>"
+        raise ReportError(f"{path}: {where}: {err['msg']}; the file does not match this fieldready version's "
+                          f"results schema — re-run the spec") from exc
+
+
+def render_run(
+    run_dir: Path,
+    *,
+    out_dir: Path | None = None,
+    template_dir: Path | None = None,
+    page_size: str = "A4",
+) -> ReportPaths:
+    """Re-render a run directory's report from its ``results.json`` (``fieldready report DIR``)."""
+    run_dir = Path(run_dir)
+    results = load_results(run_dir / "results.json")
+    return render_report(results, out_dir if out_dir is not None else run_dir,
+                         template_dir=template_dir, page_size=page_size, run_dir=run_dir)
