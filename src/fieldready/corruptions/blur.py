@@ -22,7 +22,7 @@ _MOTION_RADIUS = (0.0, 10.0, 15.0, 15.0, 15.0, 20.0)
 _GLASS_SIGMA = (0.7, 0.9, 1.0, 1.1, 1.5)
 _GLASS_DELTA = (1.0, 2.0, 2.0, 3.0, 4.0)
 _GLASS_ITERS = (2.0, 1.0, 3.0, 2.0, 2.0)
-_ZOOM_MAX = (1.10, 1.15, 1.20, 1.24, 1.30)
+_ZOOM_MAX = (1.11, 1.15, 1.20, 1.24, 1.30)  # np.arange(1, 1.11, .01) ends at 1.11
 _ZOOM_STEP = (0.01, 0.01, 0.02, 0.02, 0.03)
 
 
@@ -127,21 +127,36 @@ def motion_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial
     return fft_filter(images, kernels, mode="replicate").clamp_(0.0, 1.0)
 
 
-def _shuffle(images: torch.Tensor, delta: int, rng: ImageRNG) -> torch.Tensor:
-    """One pass of glass_blur's local pixel shuffle, vectorised as a random local gather.
+def _shuffle(images: torch.Tensor, delta: int, rng: ImageRNG, *, jumps: int = 6) -> torch.Tensor:
+    """One pass of glass_blur's pixel "swap" loop, exactly, without the loop.
 
-    The reference swaps pixels one at a time in a reverse raster scan with offsets in [-Δ, Δ); here
-    each interior pixel takes the value at its own random offset, which moves the same distances
-    without the sequential dependency.
+    On RGB arrays the reference's ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` swaps numpy views, so
+    it really copies ``x[h, w] ← x[h', w']`` in a reverse raster scan, offsets in [-Δ, Δ). A pixel thus
+    reads its source's *current* value: the original one, or, if the source was visited earlier in
+    the scan, that source's own result. Following these pointers to the end of each chain (pointer
+    doubling, 2^jumps links; chains continue with probability < 1/2) gives the loop's output.
     """
     n, c, h, w = images.shape
+    dev = images.device
     off = rng.randint(-delta, delta, 2, h, w)
-    ys = torch.arange(h, device=images.device).view(1, h, 1)
-    xs = torch.arange(w, device=images.device).view(1, 1, w)
-    interior = (ys > delta) & (ys <= h - delta) & (xs > delta) & (xs <= w - delta)
-    sy = torch.where(interior, (ys + off[:, 0]).clamp(0, h - 1), ys)
-    sx = torch.where(interior, (xs + off[:, 1]).clamp(0, w - 1), xs)
-    idx = (sy * w + sx).view(n, 1, h * w).expand(n, c, h * w)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+
+    def inside(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return (y > delta) & (y <= h - delta) & (x > delta) & (x <= w - delta)
+
+    sy, sx = ys + off[:, 1], xs + off[:, 0]
+    here = inside(ys, xs)
+    src = torch.where(here, sy * w + sx, ys * w + xs).view(n, h * w)
+    # The source was already visited (so holds its result) if it lies in the scanned area and later in raster order.
+    chained = here & inside(sy, sx) & ((off[:, 1] > 0) | ((off[:, 1] == 0) & (off[:, 0] > 0)))
+    own = torch.arange(h * w, device=dev).expand(n, h * w)
+    nxt = torch.where(chained.view(n, -1), src, own)
+    for _ in range(jumps):
+        nxt = nxt.gather(1, nxt)
+    # nxt is now the last visited pixel of each chain; it read the original value at its own source.
+    final = src.gather(1, nxt)
+    idx = final.view(n, 1, h * w).expand(n, c, h * w)
     return images.reshape(n, c, h * w).gather(2, idx).view(n, c, h, w)
 
 

@@ -1,3 +1,233 @@
-"""Weather: fog, frost, snow, spatter and rain, with procedurally generated textures."""
+"""Weather: fog, frost, snow, spatter and rain, with procedurally generated textures (no texture files).
+
+fog, frost, snow and spatter vary several parameters non-monotonically across ImageNet-C's levels,
+so no single physical parameter orders them: their severity is the continuous ImageNet-C level
+(1.0–5.0); fractional levels interpolate the parameter table between neighbouring rows.
+"""
 
 from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from fieldready.corruptions._color import gray
+from fieldready.corruptions._filters import fft_filter, gaussian_blur, pad
+from fieldready.corruptions._levels import level_params
+from fieldready.corruptions._texture import next_power_of_2, plasma_fractal
+from fieldready.corruptions.blur import motion_kernels
+from fieldready.corruptions.registry import register
+from fieldready.rng import ImageRNG
+
+__all__ = ["fog", "frost", "snow", "spatter", "rain"]
+
+_LEVELS = (1.0, 2.0, 3.0, 4.0, 5.0)
+_LEVEL_UNIT = "ImageNet-C level, continuous (fractional levels interpolate the parameter table)"
+
+_FOG = ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
+
+
+@register("fog", family="weather", unit=_LEVEL_UNIT, valid_range=(1.0, 5.0), levels=_LEVELS, imagenet_c=True)
+def fog(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Fog: a plasma-fractal haze added to the image, then the range rescaled (ImageNet-C's fog)."""
+    strength, decay = level_params(severity, _FOG)
+    h, w = images.shape[-2:]
+    haze = plasma_fractal(rng, next_power_of_2(max(h, w)), decay)[:, None, :h, :w]
+    top = images.amax(dim=(1, 2, 3), keepdim=True)
+    return ((images + strength * haze) * top / (top + strength)).clamp_(0.0, 1.0)
+
+
+_FROST = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
+# Per-channel mean and std (0–255, RGB) of the five frost photographs ImageNet-C draws from; each
+# image gets one of these looks on a procedural ice texture, so brightness and tint match the benchmark.
+_FROST_LOOKS = torch.tensor(
+    [
+        [[77.7, 149.1, 165.7], [26.9, 16.5, 15.3]],
+        [[200.8, 205.4, 214.5], [21.4, 22.1, 22.6]],
+        [[200.8, 205.4, 214.5], [21.4, 22.1, 22.6]],
+        [[137.6, 152.8, 165.2], [28.5, 28.5, 29.9]],
+        [[112.4, 123.4, 134.8], [44.4, 43.3, 41.7]],
+    ]
+)
+
+
+def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
+    """``[N, 3, H, W]`` procedural frost in [0, 1]: rough fractal plus crystalline ridges, tinted like frost photos."""
+    size = next_power_of_2(max(h, w))
+    base = plasma_fractal(rng, size, 1.6)[:, :h, :w]
+    veins = 1.0 - (2.0 * plasma_fractal(rng, size, 1.3)[:, :h, :w] - 1.0).abs()  # ridges look like ice needles
+    tex = base + veins**4
+    tex = (tex - tex.mean(dim=(1, 2), keepdim=True)) / tex.std(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    pick = torch.floor(rng.uniform() * len(_FROST_LOOKS)).long().clamp_(max=len(_FROST_LOOKS) - 1)
+    looks = _FROST_LOOKS.to(tex.device)[pick]  # [N, 2, 3]
+    out = looks[:, 0, :, None, None] + looks[:, 1, :, None, None] * tex[:, None]
+    return out.clamp(0.0, 255.0) / 255.0
+
+
+@register("frost", family="weather", unit=_LEVEL_UNIT, valid_range=(1.0, 5.0), levels=_LEVELS, imagenet_c=True)
+def frost(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Frost on the lens: the image dimmed and a procedural ice texture added (ImageNet-C's weights)."""
+    image_weight, frost_weight = level_params(severity, _FROST)
+    tex = frost_texture(rng, *images.shape[-2:])
+    return (image_weight * images + frost_weight * tex).clamp_(0.0, 1.0)
+
+
+_SNOW = (
+    (0.1, 0.3, 3.0, 0.5, 10.0, 4.0, 0.8),
+    (0.2, 0.3, 2.0, 0.5, 12.0, 4.0, 0.7),
+    (0.55, 0.3, 4.0, 0.9, 12.0, 8.0, 0.7),
+    (0.55, 0.3, 4.5, 0.85, 12.0, 8.0, 0.65),
+    (0.55, 0.3, 2.5, 0.85, 12.0, 12.0, 0.55),
+)
+
+
+def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    """ImageNet-C's ``clipped_zoom``: enlarge the centre crop by ``zoom`` (bilinear, end pixels aligned), keep H×W."""
+    h, w = x.shape[-2:]
+    ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[..., top : top + ch, left : left + cw]
+    up = F.interpolate(crop, size=(max(h, round(ch * zoom)), max(w, round(cw * zoom))), mode="bilinear", align_corners=True)
+    return up[..., :h, :w]
+
+
+@register(
+    "snow",
+    family="weather",
+    unit=_LEVEL_UNIT,
+    valid_range=(1.0, 5.0),
+    levels=_LEVELS,
+    spatial=("flake_size", "streak_radius", "streak_sigma"),
+    imagenet_c=True,
+)
+def snow(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Falling snow: thresholded enlarged noise as flakes, streaked by motion blur, over a whitened scene."""
+    loc, scale, zoom, threshold, radius, sigma, blend = level_params(severity, _SNOW)
+    h, w = images.shape[-2:]
+    flakes = rng.normal(1, h, w, mean=loc, std=scale)
+    flakes = clipped_zoom(flakes, max(zoom * spatial_scale, 1.0))
+    flakes = torch.where(flakes < threshold, torch.zeros_like(flakes), flakes).clamp_(0.0, 1.0)
+    angle = rng.uniform(1, low=-135.0, high=-45.0)
+    kernels = motion_kernels(angle, max(1, round(radius * spatial_scale)), sigma * spatial_scale, height=h, width=w)
+    flakes = fft_filter(flakes, kernels, mode="replicate")
+    flakes = torch.round(flakes.clamp(0.0, 1.0) * 255.0) / 255.0
+    scene = blend * images + (1 - blend) * torch.maximum(images, gray(images) * 1.5 + 0.5)
+    return (scene + flakes + flakes.flip(-2, -1)).clamp_(0.0, 1.0)
+
+
+_SPATTER = (
+    (0.65, 0.3, 4.0, 0.69, 0.6, 0.0),
+    (0.65, 0.3, 3.0, 0.68, 0.6, 0.0),
+    (0.65, 0.3, 2.0, 0.68, 0.5, 0.0),
+    (0.65, 0.3, 1.0, 0.65, 1.5, 1.0),
+    (0.67, 0.4, 1.0, 0.65, 1.5, 1.0),
+)
+_WATER = (175 / 255.0, 238 / 255.0, 238 / 255.0)
+_MUD = (63 / 255.0, 42 / 255.0, 20 / 255.0)
+
+
+def _edt_truncated(edges: torch.Tensor, limit: int) -> torch.Tensor:
+    """Euclidean distance ``[N, 1, H, W]`` to the nearest True pixel of ``edges``, truncated at ``limit``.
+
+    Exact within the limit: a row pass (nearest edge along x) then a column pass minimising dy² + dx²,
+    each a min over 2·limit+1 shifts of the whole batch.
+    """
+    big = float(limit * limit + 1)
+    d = torch.where(edges, 0.0, big)
+    padded = pad(d, 0, limit, "zeros").masked_fill(pad(torch.ones_like(d, dtype=torch.bool), 0, limit, "zeros").logical_not(), big)
+    w = d.shape[-1]
+    row = torch.full_like(d, big)
+    for s in range(-limit, limit + 1):
+        row = torch.minimum(row, padded[..., limit + s : limit + s + w] + s * s)
+    padded = pad(row, limit, 0, "zeros").masked_fill(pad(torch.ones_like(d, dtype=torch.bool), limit, 0, "zeros").logical_not(), big)
+    h = d.shape[-2]
+    col = torch.full_like(d, big)
+    for s in range(-limit, limit + 1):
+        col = torch.minimum(col, padded[..., limit + s : limit + s + h, :] + s * s)
+    return col.sqrt().clamp_(max=float(limit))
+
+
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """cv2.blur with a 3×3 box (reflect-101 borders)."""
+    n, c, h, w = x.shape
+    k = torch.full((1, 1, 3, 3), 1.0 / 9.0, device=x.device)
+    return F.conv2d(pad(x, 1, 1, "reflect101").reshape(n * c, 1, h + 2, w + 2), k).reshape(n, c, h, w)
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """cv2.equalizeHist per image on integer-valued ``[N, 1, H, W]`` in 0..255."""
+    n = x.shape[0]
+    idx = x.reshape(n, -1).long()
+    hist = torch.zeros((n, 256), device=x.device).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float32))
+    cdf = hist.cumsum(1)
+    first = torch.where(hist > 0, cdf, torch.full_like(cdf, float("inf"))).amin(1, keepdim=True)  # count of the lowest value
+    total = cdf[:, -1:]
+    lut = torch.round((cdf - first).clamp_min(0) * (255.0 / (total - first).clamp_min(1.0)))
+    return lut.gather(1, idx).view_as(x)
+
+
+def _water_weight(liquid: torch.Tensor) -> torch.Tensor:
+    """ImageNet-C's water-drop shading: distance to the drop edges, equalised, embossed and blurred."""
+    wet = liquid > 0
+    inner = wet & ~(-F.max_pool2d(-wet.float(), 3, stride=1, padding=1)).bool()
+    dist = _edt_truncated(inner, 20)
+    dist = torch.floor(_box3(dist))
+    dist = _equalize(dist)
+    emboss = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], device=liquid.device)
+    n, _, h, w = dist.shape
+    dist = F.conv2d(pad(dist, 1, 1, "reflect101"), emboss.view(1, 1, 3, 3))
+    dist = torch.round(dist).clamp_(0.0, 255.0)
+    return _box3(dist)
+
+
+@register(
+    "spatter",
+    family="weather",
+    unit=_LEVEL_UNIT + "; levels ≤ 3.5 are water drops, above are mud",
+    valid_range=(1.0, 5.0),
+    levels=_LEVELS,
+    spatial=("drop_size",),
+)
+def spatter(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Water drops or mud splashes on the lens, from thresholded smoothed noise (ImageNet-C's spatter)."""
+    # Water and mud are different processes: between levels 3 and 4 the nearer row is used, not a blend.
+    if 3.0 < severity < 4.0:
+        severity = 3.0 if severity <= 3.5 else 4.0
+    loc, scale, sigma, threshold, intensity, mode = level_params(severity, _SPATTER)
+    h, w = images.shape[-2:]
+    liquid = rng.normal(1, h, w, mean=loc, std=scale)
+    liquid = gaussian_blur(liquid, sigma * spatial_scale, mode="replicate")
+    liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
+    if mode < 0.5:
+        shade = torch.floor(liquid.clamp(0, 1) * 255.0) / 255.0 * _water_weight(torch.floor(liquid.clamp(0, 1) * 255.0))
+        shade = shade / shade.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) * intensity
+        colour = torch.tensor(_WATER, device=images.device).view(1, 3, 1, 1)
+        return (images + shade * colour).clamp_(0.0, 1.0)
+    mud = gaussian_blur((liquid > threshold).float(), intensity * spatial_scale, mode="replicate")
+    mud = torch.where(mud < 0.8, torch.zeros_like(mud), mud)
+    colour = torch.tensor(_MUD, device=images.device).view(1, 3, 1, 1)
+    return (images * (1 - mud) + colour * mud).clamp_(0.0, 1.0)
+
+
+@register(
+    "rain",
+    family="weather",
+    unit="rain density: fraction of pixels starting a streak",
+    valid_range=(0.0, 0.2),
+    levels=(0.002, 0.004, 0.008, 0.015, 0.03),
+    spatial=("streak_length",),
+    identity=0.0,
+)
+def rain(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Rain: bright near-vertical streaks (20 px at 224², angle within ±15° of vertical) over a slightly hazy scene."""
+    h, w = images.shape[-2:]
+    u = rng.uniform(2, h, w)
+    drops = torch.where(u[:, :1] < severity, 0.6 + 0.4 * u[:, 1:], torch.zeros_like(u[:, :1]))
+    angle = rng.uniform(1, low=75.0, high=105.0)
+    radius = max(1, round(10 * spatial_scale))
+    kernels = motion_kernels(angle, radius, 1e6, height=h, width=w)  # flat profile: a uniform streak
+    streaks = fft_filter(drops, kernels, mode="zeros") * (radius * 0.8)
+    haze = min(0.4, severity * 8.0)  # the air between camera and scene brightens and flattens
+    scene = images * (1 - haze) + haze * 0.75
+    return (scene + streaks.clamp_min(0.0)).clamp_(0.0, 1.0)
