@@ -43,10 +43,12 @@ def cli() -> None:
 @click.argument("spec", type=click.Path(path_type=Path))
 def validate(spec: Path) -> None:
     """Check a spec; errors read SPEC:LINE:COL: key.path: message."""
+    from fieldready.plan import spec_dataset
+    from fieldready.samplesize import sample_size_warnings
     from fieldready.spec import load_spec
 
     loaded = load_spec(spec)
-    for warning in loaded.warnings:
+    for warning in loaded.warnings + sample_size_warnings(loaded.spec, spec_dataset(loaded)):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{spec}: ok ({loaded.spec.task}, {len(loaded.spec.models)} models, {len(loaded.spec.conditions)} conditions, {len(loaded.spec.criteria)} criteria)")
 

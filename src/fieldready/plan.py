@@ -19,13 +19,14 @@ import numpy as np
 from fieldready import __version__, corruptions
 from fieldready.data.dataset import Dataset, load_dataset
 from fieldready.errors import DataError, PlanError, SpecError
+from fieldready.samplesize import sample_size_warnings
 from fieldready.spec.checks import condition_name
 from fieldready.spec.loader import LoadedSpec
 from fieldready.spec.metric_names import PRIMARY
 from fieldready.spec.models import Condition, ModelSpec
 from fieldready.spec.presets import expand_conditions
 
-__all__ = ["Step", "Point", "ModelEntry", "ConditionEntry", "TestPlan", "compile_plan", "file_sha256"]
+__all__ = ["Step", "Point", "ModelEntry", "ConditionEntry", "TestPlan", "compile_plan", "spec_dataset", "file_sha256"]
 
 CLEAN = "clean"
 
@@ -154,11 +155,10 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def compile_plan(loaded: LoadedSpec) -> TestPlan:
-    """Turn a validated spec into a TestPlan (reads the dataset index and hashes data and model files)."""
-    spec = loaded.spec
-    ds = spec.dataset
-    dataset = load_dataset(
+def spec_dataset(loaded: LoadedSpec) -> Dataset:
+    """The dataset a spec declares (index and labels only; images are decoded by the runner)."""
+    ds = loaded.spec.dataset
+    return load_dataset(
         format=ds.format,
         images=loaded.resolve(ds.images),
         annotations=loaded.resolve(ds.annotations) if ds.annotations else None,
@@ -166,6 +166,13 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         subset_size=ds.subset.size if ds.subset else None,
         subset_seed=ds.subset.seed if ds.subset else 0,
     )
+
+
+def compile_plan(loaded: LoadedSpec) -> TestPlan:
+    """Turn a validated spec into a TestPlan (reads the dataset index and hashes data and model files)."""
+    spec = loaded.spec
+    ds = spec.dataset
+    dataset = spec_dataset(loaded)
     if not dataset.records:
         raise PlanError(f"{loaded.resolve(ds.images)}: the dataset has no images")
     if dataset.task != spec.task:
@@ -205,7 +212,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         data_hash=data_hash,
         plan_hash=plan_hash,
         primary_metric=primary,
-        warnings=list(loaded.warnings),
+        warnings=list(loaded.warnings) + sample_size_warnings(spec, dataset),
     )
 
 
