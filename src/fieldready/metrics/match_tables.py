@@ -31,7 +31,8 @@ __all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates
 AREA_RANGES: np.ndarray = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
-_BLOCK = 128  # resample rows per vectorised block: bounds memory at ~[128, n_true_positives] arrays
+_BLOCK = 128  # resample rows per vectorised block
+_CHUNK_BYTES = 64 << 20  # bound on the dense per-image cumulative matrices of one column chunk
 
 
 @dataclass
@@ -257,8 +258,9 @@ _PER_CLASS = {"ap": "map", "ap50": "ap50", "ar100": "ar100"}
 class _Columns:
     """One column per true-positive entry of every (category, IoU threshold) segment, in score order."""
 
-    fp_before: np.ndarray  # [n, N] float32: FP entries of image i between the previous TP and this one
-    tp_image: np.ndarray  # [N] image of the TP entry
+    fp_image: np.ndarray  # [F] image of each FP entry that precedes some TP of its segment
+    fp_column: np.ndarray  # [F] column of the first TP after that FP entry
+    tp_image: np.ndarray  # [N] image of the TP entry of each column
     col_cat: np.ndarray  # [N] category index (into the selected categories)
     starts: np.ndarray  # [S] first column of each non-empty segment
     seg_cat: np.ndarray  # [S] category index of each segment
@@ -285,9 +287,9 @@ def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area
             tp_pos = np.nonzero(tp[lo:hi, j])[0]
             if len(tp_pos) == 0:
                 continue
-            np.add.at(tp_total[:, k, j], img[lo:hi][tp_pos], 1)
+            tp_total[:, k, j] = np.bincount(img[lo:hi][tp_pos], minlength=n)
             fp_pos = np.nonzero(fp[lo:hi, j])[0]
-            seg = np.searchsorted(tp_pos, fp_pos)  # FP counts toward the next TP after it
+            seg = np.searchsorted(tp_pos, fp_pos)  # an FP counts toward every TP after it
             inside = seg < len(tp_pos)
             fp_img.append(img[lo:hi][fp_pos[inside]])
             fp_col.append(n_cols + seg[inside])
@@ -296,12 +298,10 @@ def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area
             starts.append(n_cols)
             seg_cat.append(k)
             n_cols += len(tp_pos)
-    fp_before = np.zeros((n, n_cols), dtype=np.float32)
-    if n_cols:
-        np.add.at(fp_before, (np.concatenate(fp_img), np.concatenate(fp_col)), 1.0)
     cat_arr = lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64)  # noqa: E731
     return _Columns(
-        fp_before=fp_before,
+        fp_image=cat_arr(fp_img),
+        fp_column=cat_arr(fp_col),
         tp_image=cat_arr(cols_img),
         col_cat=cat_arr(cols_cat),
         starts=np.asarray(starts, dtype=np.int64),
@@ -321,36 +321,76 @@ def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
 def _segment_cumsum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Cumulative sum along columns restarting at each segment start (exact for integer values)."""
     c = np.cumsum(x, axis=1)
-    seg_base = np.where(starts > 0, c[:, np.maximum(starts - 1, 0)], 0.0)  # [B, S]
+    seg_base = np.where(starts > 0, c[:, np.maximum(starts - 1, 0)], 0)  # [rows, S]
     lengths = np.diff(np.append(starts, c.shape[1]))
     return c - np.repeat(seg_base, lengths, axis=1)
 
 
-def _ap_block(counts: np.ndarray, cols: _Columns, npig: np.ndarray, n_t: int) -> np.ndarray:
-    """Σ over (category, threshold) segments of Σ_r q_r, per row and category: ``[b, K_sel]``."""
-    b = counts.shape[0]
-    n_cols = cols.fp_before.shape[1]
-    out = np.zeros((b, npig.shape[1]))
+def _count_thresholds_at_most(rc: np.ndarray) -> np.ndarray:
+    """Number of recall thresholds ≤ rc, elementwise (``searchsorted(..., side="right")``, faster)."""
+    j = np.clip(np.floor(rc * 100.0), 0, 100).astype(np.int64)
+    # floor(rc*100) can be off by one against the linspace values: correct with exact comparisons
+    j -= RECALL_THRESHOLDS[j] > rc
+    up = np.minimum(j + 1, 100)
+    j += (RECALL_THRESHOLDS[up] <= rc) & (up > j)
+    return j + 1
+
+
+def _chunks(starts: np.ndarray, n_cols: int, max_cols: int) -> list[tuple[int, int, int, int]]:
+    """Split segments into column ranges of about ``max_cols``: (first col, end col, first seg, end seg)."""
+    out, s0 = [], 0
+    ends = np.append(starts[1:], n_cols)
+    while s0 < len(starts):
+        s1 = int(np.searchsorted(ends, starts[s0] + max_cols, side="right"))
+        s1 = max(s1, s0 + 1)
+        out.append((int(starts[s0]), int(ends[s1 - 1]), s0, s1))
+        s0 = s1
+    return out
+
+
+def _ap_sums(counts: np.ndarray, npig: np.ndarray, cols: _Columns) -> np.ndarray:
+    """Σ over IoU thresholds of Σ_r q_r per resample and category: ``[B, K_sel]``.
+
+    For each chunk of columns, cumulative per-image matrices ``FP[i, e]`` (FPs of image i before TP e)
+    and ``TP[i, e]`` (TPs of image i up to e) turn every resample's cumulative counts into one
+    exact float32 matrix product (all values are integers below 2**24).
+    """
+    n, n_cols = counts.shape[1], len(cols.tp_image)
+    out = np.zeros(counts.shape[:1] + npig.shape[1:])
     if n_cols == 0:
         return out
-    fp_seg = (counts.astype(np.float32) @ cols.fp_before).astype(np.float64)
-    tp_w = counts[:, cols.tp_image].astype(np.float64)
-    fp_c = _segment_cumsum(fp_seg, cols.starts)
-    tp_c = _segment_cumsum(tp_w, cols.starts)
-    n_pos = npig[:, cols.col_cat].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rc = tp_c / n_pos
-        pr = tp_c / (fp_c + tp_c + np.spacing(1))
-    rc = np.where(n_pos > 0, rc, 0.0)
-    n_le = np.searchsorted(RECALL_THRESHOLDS, rc.ravel(), side="right").reshape(rc.shape).astype(np.float64)
-    ends = np.append(cols.starts[1:], n_cols)
-    delta = np.diff(n_le, axis=1, prepend=0.0)
-    delta[:, cols.starts] = n_le[:, cols.starts]
-    env = np.empty_like(pr)
-    for s0, s1 in zip(cols.starts, ends):
-        env[:, s0:s1] = np.maximum.accumulate(pr[:, s1 - 1 : s0 - 1 if s0 else None : -1], axis=1)[:, ::-1]
-    per_seg = np.add.reduceat(env * delta, cols.starts, axis=1)  # [b, S]
-    np.add.at(out.T, cols.seg_cat, per_seg.T)
+    counts32 = counts.astype(np.float32)
+    max_cols = max(1, _CHUNK_BYTES // (4 * n))
+    for c0, c1, s0, s1 in _chunks(cols.starts, n_cols, max_cols):
+        width = c1 - c0
+        starts = cols.starts[s0:s1] - c0
+        sel = (cols.fp_column >= c0) & (cols.fp_column < c1)
+        fp_mat = np.bincount(
+            cols.fp_image[sel] * width + (cols.fp_column[sel] - c0), minlength=n * width
+        ).reshape(n, width)
+        fp_cum = _segment_cumsum(fp_mat, starts).astype(np.float32)
+        col_cat = cols.col_cat[c0:c1]
+        tp_img = cols.tp_image[c0:c1]
+        ends = np.append(starts[1:], width)
+        for b0 in range(0, counts.shape[0], _BLOCK):
+            c = counts32[b0 : b0 + _BLOCK]
+            fp_c = (counts32[b0 : b0 + _BLOCK] @ fp_cum).astype(np.float64)
+            tp_c = _segment_cumsum(c[:, tp_img], starts).astype(np.float64)  # float32: exact integers
+            n_pos = npig[b0 : b0 + _BLOCK][:, col_cat]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rc = tp_c / n_pos
+            rc[n_pos == 0] = 0.0
+            fp_c += tp_c
+            fp_c += np.spacing(1)
+            pr = np.divide(tp_c, fp_c, out=fp_c)  # tp / (fp + tp + eps): pycocotools' exact expression
+            n_le = _count_thresholds_at_most(rc)
+            delta = np.diff(n_le, axis=1, prepend=0)
+            delta[:, starts] = n_le[:, starts]
+            for e0, e1 in zip(starts, ends):  # precision envelope: max over this and later TPs
+                seg = pr[:, e0:e1]
+                seg[:, ::-1] = np.maximum.accumulate(seg[:, ::-1], axis=1)
+            per_seg = np.add.reduceat(pr * delta, starts, axis=1)
+            np.add.at(out[b0 : b0 + _BLOCK].T, cols.seg_cat[s0:s1], per_seg.T)
     return out
 
 
@@ -380,21 +420,16 @@ def table_replicates(
         tables._cache[key] = _columns(tables, cats, t_sel, area, max_det)
     cols: _Columns = tables._cache[key]
     counts = resample_counts(indices, tables.n_images)
-    npig_all = tables.npig[:, cats, area]  # [n, K_sel]
-    out = np.empty(counts.shape[0])
+    npig = counts @ tables.npig[:, cats, area]  # [B, K_sel] non-ignored ground truth per resample
+    valid = npig > 0
     n_t = len(t_sel)
-    for b0 in range(0, counts.shape[0], _BLOCK):
-        c = counts[b0 : b0 + _BLOCK]
-        npig = c @ npig_all  # [b, K_sel]
-        valid = npig > 0
-        if is_ap:
-            per_cat = _ap_block(c, cols, npig, n_t) / len(RECALL_THRESHOLDS)
-        else:
-            tp_tot = np.einsum("bn,nkt->bkt", c.astype(np.float64), cols.tp_total.astype(np.float64))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                per_cat = (tp_tot / npig[:, :, None]).sum(axis=2)
-        n_valid = valid.sum(axis=1)
-        total = np.where(valid, per_cat, 0.0).sum(axis=1)
+    if is_ap:
+        per_cat = _ap_sums(counts, npig, cols) / len(RECALL_THRESHOLDS)
+    else:
+        tp_tot = counts.astype(np.float64) @ cols.tp_total.reshape(tables.n_images, -1).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[b0 : b0 + _BLOCK] = np.where(n_valid > 0, total / (n_valid * n_t), np.nan)
-    return out
+            per_cat = (tp_tot.reshape(len(counts), len(cats), n_t) / npig[:, :, None]).sum(axis=2)
+    n_valid = valid.sum(axis=1)
+    total = np.where(valid, per_cat, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_valid > 0, total / (n_valid * n_t), np.nan)
