@@ -103,3 +103,11 @@ def test_schema_command_prints_json_schema() -> None:
     assert result.exit_code == 0
     assert {"fieldready", "task", "dataset", "models", "conditions", "criteria"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+
+
+def test_committed_schema_is_current() -> None:
+    """The schema file the example specs point editors at must match `fieldready schema`."""
+    from fieldready.spec.schema import spec_json_schema_text
+
+    committed = Path(__file__).resolve().parents[2] / "schema" / "fieldready-spec.schema.json"
+    assert committed.read_text() == spec_json_schema_text(), "run: fieldready schema > schema/fieldready-spec.schema.json"
