@@ -175,7 +175,8 @@ def family_bars_svg(
         ax.set_xticks(x, list(families))
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", linewidth=0.4, alpha=0.5)
-        ax.legend(fontsize=6.5, frameon=False, ncols=min(len(series), 4))
+        ax.legend(fontsize=6.5, frameon=False, ncols=min(len(series), 4), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.12))
         return _to_svg(fig, key)
 
 
