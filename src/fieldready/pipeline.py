@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from fieldready.errors import FieldreadyError, ReportError, StoreError
+from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluate import evaluate
 from fieldready.plan import TestPlan, compile_plan
 from fieldready.results import Provenance, Results
@@ -25,7 +25,7 @@ from fieldready.spec.loader import load_spec
 from fieldready.store import ResultStore
 from fieldready.summary import build_results
 
-__all__ = ["RunOutcome", "run", "write_results", "read_results", "render", "package_versions"]
+__all__ = ["RunOutcome", "run", "write_results", "render", "package_versions"]
 
 RESULTS_JSON = "results.json"
 _PACKAGES = ("torch", "numpy", "opencv-python-headless", "faster-coco-eval", "pycocotools", "pydantic", "weasyprint", "matplotlib", "pyhanko")
@@ -71,17 +71,6 @@ def write_results(results: Results, run_dir: Path) -> Path:
     return path
 
 
-def read_results(run_dir: Path) -> Results:
-    """Load ``results.json`` of a run directory."""
-    path = Path(run_dir) / RESULTS_JSON
-    try:
-        return Results.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path}: not found; is {run_dir} a finished fieldready run directory?") from None
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"{path}: not a valid results file ({str(exc).splitlines()[0]})") from None
-
-
 def render(results: Results, run_dir: Path, *, page_size: str | None = None, template_dir: Path | None = None):  # noqa: ANN201
     """Render report.html and report.pdf into the run directory."""
     from fieldready.report import render_report
@@ -115,7 +104,7 @@ def run(
     write_results(results, run_dir)
     spec = plan.spec
     template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
-    paths = render(results, run_dir, page_size=spec.report.page_size, template_dir=template_dir)
+    paths = render(results, run_dir, page_size=results.page_size, template_dir=template_dir)
     key = sign_key or (loaded.resolve(spec.report.sign.key) if spec.report.sign else None)
     cert = sign_cert or (loaded.resolve(spec.report.sign.cert) if spec.report.sign else None)
     if key is not None and cert is not None:

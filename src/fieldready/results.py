@@ -156,4 +156,5 @@ class Results(_Model):
     models: list[ModelResult]
     recommendation: Recommendation
     signoff: list[dict[str, str]] = Field(default_factory=list)
+    page_size: Literal["A4", "Letter"] = "A4"
     provenance: Provenance

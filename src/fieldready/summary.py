@@ -144,6 +144,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
         models=models,
         recommendation=_recommend(models, plan),
         signoff=[{"role": s.role, "name": s.name or ""} for s in spec.report.signoff],
+        page_size=spec.report.page_size,
         provenance=provenance,
     )
 

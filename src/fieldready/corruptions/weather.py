@@ -170,8 +170,11 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
 def _water_weight(liquid: torch.Tensor) -> torch.Tensor:
     """ImageNet-C's water-drop shading: distance to the drop edges, equalised, embossed and blurred."""
     wet = liquid > 0
-    inner = wet & ~(-F.max_pool2d(-wet.float(), 3, stride=1, padding=1)).bool()
-    dist = _edt_truncated(inner, 20)
+    # Canny marks one pixel per wet/dry step; its non-maximum suppression keeps the top/left one of a tie.
+    edges = torch.zeros_like(wet)
+    edges[..., :, :-1] |= wet[..., :, :-1] != wet[..., :, 1:]
+    edges[..., :-1, :] |= wet[..., :-1, :] != wet[..., 1:, :]
+    dist = _edt_truncated(edges, 20)
     dist = torch.floor(_box3(dist))
     dist = _equalize(dist)
     emboss = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], device=liquid.device)
