@@ -6,9 +6,12 @@ description and direction (``higher_is_better``) so verdicts can read thresholds
 
 from __future__ import annotations
 
-from fieldready.metrics import classification, detection, robustness
-from fieldready.metrics.classification import ClassificationEval, evaluate_classification
+from fieldready.metrics import classification, detection, robustness, stability
+from fieldready.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
+from fieldready.metrics.classification import ClassificationEval, classification_replicates, evaluate_classification
+from fieldready.metrics.confusion import DetectionConfusion, detection_confusion
 from fieldready.metrics.detection import DetectionEval, evaluate_detection
+from fieldready.metrics.failures import change_score, change_scores, classification_change_scores
 from fieldready.metrics.info import MetricInfo, json_number
 from fieldready.metrics.robustness import (
     ALEXNET_ERRORS,
@@ -21,6 +24,8 @@ from fieldready.metrics.robustness import (
     relative_mce,
     relative_performance,
 )
+from fieldready.metrics.significance import McNemarResult, mcnemar_exact
+from fieldready.metrics.stability import consistency_ap, consistency_eval, flip_probability, flip_rate
 
 __all__ = [
     "METRICS",
@@ -40,6 +45,22 @@ __all__ = [
     "relative_mce",
     "production_score",
     "family_summary",
+    "resample_indices",
+    "interval",
+    "paired_difference",
+    "paired_ratio",
+    "classification_replicates",
+    "DetectionConfusion",
+    "detection_confusion",
+    "change_score",
+    "change_scores",
+    "classification_change_scores",
+    "McNemarResult",
+    "mcnemar_exact",
+    "flip_rate",
+    "flip_probability",
+    "consistency_eval",
+    "consistency_ap",
 ]
 
 #: Every metric name fieldready computes → (description, higher_is_better). Per-class detection
@@ -49,6 +70,7 @@ METRICS: dict[str, MetricInfo] = {
     **detection.METRICS,
     **classification.METRICS,
     **robustness.METRICS,
+    **stability.METRICS,
 }
 
 
