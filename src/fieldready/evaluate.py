@@ -14,7 +14,7 @@ import numpy as np
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.metrics.classification import evaluate_classification
 from fieldready.metrics.detection import evaluate_detection
-from fieldready.metrics.stability import flip_rate
+from fieldready.metrics.stability import consistency_eval, flip_rate
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.store import ResultStore
 
@@ -30,6 +30,7 @@ class UnitResult:
     metrics: dict[str, float | None]
     per_class: dict[int, dict[str, float | None]] = field(default_factory=dict)
     engine: object | None = None
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,15 +80,19 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
     units: dict[tuple[str, str], UnitResult] = {}
     if plan.spec.task == "detection":
         category_ids = sorted(plan.dataset.classes)
+        wants_consistency = any(c.metric == "consistency" for c in plan.spec.criteria)
         for point in plan.points:
             targets = targets_of(plan, store, point.key)
             for model in plan.models:
-                result = evaluate_detection(
-                    targets, detections_of(store.predictions(model.name, point.key)), category_ids=category_ids
-                )
-                units[(model.name, point.key)] = UnitResult(
-                    model.name, point.key, dict(result.stats), dict(result.per_class), result
-                )
+                detections = detections_of(store.predictions(model.name, point.key))
+                result = evaluate_detection(targets, detections, category_ids=category_ids)
+                unit = UnitResult(model.name, point.key, dict(result.stats), dict(result.per_class), result)
+                if wants_consistency and point.key != CLEAN:
+                    clean = detections_of(store.predictions(model.name, CLEAN))
+                    consistency = consistency_eval(clean, detections, category_ids=category_ids)
+                    unit.metrics["consistency"] = consistency.stats["map"]
+                    unit.extra["consistency"] = consistency
+                units[(model.name, point.key)] = unit
     else:
         labels = np.array([r.label for r in plan.dataset.records], dtype=np.int64)
         clean_top1: dict[str, np.ndarray] = {}

@@ -14,7 +14,7 @@ import torch
 
 from fieldready.data.decode import decode_images
 from fieldready.evaluate import detections_of, targets_of
-from fieldready.metrics.stability import classification_change_scores, detection_change_scores
+from fieldready.metrics.failures import change_scores, classification_change_scores
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.report.gallery import draw_classification, draw_detections
 from fieldready.results import GalleryItem, Results
@@ -35,7 +35,7 @@ def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = 
         for point in condition.points:
             rows = store.predictions(model, point.key)
             if plan.spec.task == "detection":
-                scores = detection_change_scores(detections_of(clean), detections_of(rows))
+                scores = change_scores(detections_of(clean), detections_of(rows))
             else:
                 scores = classification_change_scores(
                     np.stack([clean[i] for i in ids]), np.stack([rows[i] for i in ids])

@@ -54,7 +54,8 @@ def _replicate_lookup(evaluation: Evaluation, indices: np.ndarray) -> Callable:
     def get(model: str, point: str, metric: str, class_id: int | None) -> np.ndarray:
         unit = evaluation.units[(model, point)]
         if evaluation.plan.spec.task == "detection":
-            return unit.engine.replicates(indices, metric, category_id=class_id)  # type: ignore[union-attr]
+            engine = unit.extra["consistency"] if metric == "consistency" else unit.engine
+            return engine.replicates(indices, "map" if metric == "consistency" else metric, category_id=class_id)  # type: ignore[union-attr]
         from fieldready.metrics.classification import classification_replicates
 
         labels, logits, clean_top1 = unit.engine  # type: ignore[misc]
