@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 
 from fieldready.evaluate import Evaluation
-from fieldready.metrics.bootstrap import interval, resample_indices
+from fieldready.metrics.bootstrap import interval, paired_difference, resample_indices
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.results import (
     ClassResult,
@@ -32,7 +32,7 @@ __all__ = ["build_results", "production_criterion"]
 
 
 def production_criterion(plan: TestPlan) -> Criterion:
-    """A pseudo-criterion whose value is the production score (so it shares the value code)."""
+    """A criterion whose value is the production score, so the score shares the criteria's value code."""
     return Criterion(metric="production_score", on="all", at_least=0.0, confidence=0.95)
 
 
@@ -66,12 +66,13 @@ def _replicate_lookup(evaluation: Evaluation, indices: np.ndarray) -> Callable:
 
 def _judged(
     plan: TestPlan, criterion: Criterion, model: str, point_get: Callable, rep_get: Callable | None
-) -> tuple[float | None, tuple[float, float] | None]:
+) -> tuple[float | None, tuple[float, float] | None, np.ndarray | None]:
+    """The criterion's value, its bootstrap interval and the replicates behind it (paired across models)."""
     value = _finite(criterion_value(plan, criterion, model, point_get))
     if rep_get is None or value is None:
-        return value, None
+        return value, None, None
     reps = np.asarray(criterion_value(plan, criterion, model, rep_get), dtype=np.float64)
-    return value, interval(reps, confidence=criterion.confidence)
+    return value, interval(reps, confidence=criterion.confidence), reps
 
 
 def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance) -> Results:
@@ -83,15 +84,16 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
     point_get = _point_lookup(evaluation)
     rep_get = _replicate_lookup(evaluation, indices) if indices is not None else None
     models = []
+    production_reps: dict[str, np.ndarray | None] = {}
     for entry in plan.models:
         name = entry.name
         criteria = []
         for i, crit in enumerate(spec.criteria):
-            value, ci = _judged(plan, crit, name, point_get, rep_get)
+            value, ci, _ = _judged(plan, crit, name, point_get, rep_get)
             criteria.append(
                 CriterionResult(
                     id=criterion_id(i, crit),
-                    description=describe(crit),
+                    description=describe(crit, spec.task),
                     metric=crit.metric,
                     scope=crit.on + (f" / class {crit.class_}" if crit.class_ else ""),
                     kind=crit.kind,  # type: ignore[arg-type]
@@ -103,7 +105,9 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                     confidence=crit.confidence if ci is not None else None,
                 )
             )
-        production, production_ci = _judged(plan, production_criterion(plan), name, point_get, rep_get)
+        production, production_ci, production_reps[name] = _judged(
+            plan, production_criterion(plan), name, point_get, rep_get
+        )
         models.append(
             ModelResult(
                 name=name,
@@ -143,7 +147,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
             for c in plan.conditions
         ],
         models=models,
-        recommendation=_recommend(models, plan),
+        recommendation=_recommend(models, plan, production_reps),
         signoff=[{"role": s.role, "name": s.name or ""} for s in spec.report.signoff],
         page_size=spec.report.page_size,
         provenance=provenance,
@@ -211,7 +215,7 @@ def _rank(models: list[ModelResult]) -> None:
         m.rank = rank
 
 
-def _recommend(models: list[ModelResult], plan: TestPlan) -> Recommendation:
+def _recommend(models: list[ModelResult], plan: TestPlan, reps: dict[str, np.ndarray | None]) -> Recommendation:
     go = sorted((m for m in models if m.verdict == "GO"), key=lambda m: -(m.production_score or float("-inf")))
     if not go:
         undecided = [m.name for m in models if m.verdict == "INCONCLUSIVE"]
@@ -223,8 +227,13 @@ def _recommend(models: list[ModelResult], plan: TestPlan) -> Recommendation:
     reason = f"{best.name} passes every blocking criterion and has the highest production score ({best.production_score:.3f})"
     if len(go) > 1:
         second = go[1]
-        if best.production_ci and second.production_score is not None and best.production_ci[0] <= second.production_score:
-            reason += f"; {second.name} ({second.production_score:.3f}) is statistically indistinguishable at this sample size"
+        a, b = reps.get(best.name), reps.get(second.name)
+        diff_ci = paired_difference(a, b)[1] if a is not None and b is not None else None
+        if diff_ci is not None and diff_ci[0] <= 0.0:
+            reason += (
+                f"; {second.name} ({second.production_score:.3f}) is statistically indistinguishable "
+                f"(paired bootstrap difference {diff_ci[0]:+.3f} to {diff_ci[1]:+.3f})"
+            )
         else:
             reason += f", ahead of {second.name} ({second.production_score:.3f})"
     clean_best = max(models, key=lambda m: m.clean.get(plan.primary_metric) or float("-inf"))

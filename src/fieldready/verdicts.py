@@ -33,15 +33,22 @@ def criterion_id(index: int, criterion: Criterion) -> str:
     return criterion.id or f"c{index + 1}"
 
 
-def describe(criterion: Criterion) -> str:
+def describe(criterion: Criterion, task: str = "detection") -> str:
     """A one-line human reading of a criterion."""
     if criterion.description:
         return criterion.description
     what = criterion.metric + (f"[{criterion.class_}]" if criterion.class_ else "")
-    scope = f" on {criterion.on}" if criterion.on != "all" else " over all conditions"
+    meta = lookup(task, criterion.metric)
+    aggregate = meta is not None and meta.scope == "aggregate"
+    if aggregate and criterion.on in ("clean", "all"):
+        scope = " over all conditions" if criterion.metric != "production_score" else " under the production mix"
+    else:
+        scope = " over all conditions" if criterion.on == "all" else f" on {criterion.on}"
     if criterion.severities is not None:
         s = criterion.severities
-        scope += f" (levels {s.levels})" if s.levels else f" (severity {s.min if s.min is not None else '…'}–{s.max if s.max is not None else '…'})"
+        lo = s.min if s.min is not None else "…"
+        hi = s.max if s.max is not None else "…"
+        scope += f" (levels {s.levels})" if s.levels else f" (severity {lo}–{hi})"
     t = criterion.threshold
     return {
         "at_least": f"{what}{scope} ≥ {t:g}",

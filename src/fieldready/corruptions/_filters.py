@@ -43,14 +43,37 @@ def gaussian_kernel1d(sigma: float, radius: int, *, device: torch.device | str =
     return (k / k.sum()).to(device=device, dtype=torch.float32)
 
 
+def _correlate1d(x: torch.Tensor, taps: list[float], dim: int) -> torch.Tensor:
+    """Correlate along ``dim`` of an already padded tensor with ``taps`` by shift-and-add.
+
+    Elementwise adds in a fixed order keep every image's result independent of its batch, which
+    conv2d does not guarantee (its algorithm choice can change with the batch size).
+    """
+    n_out = x.shape[dim] - len(taps) + 1
+    out = x.narrow(dim, 0, n_out) * taps[0]
+    for k, t in enumerate(taps[1:], start=1):
+        out.add_(x.narrow(dim, k, n_out), alpha=t)
+    return out
+
+
 def separable(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor, *, mode: str) -> torch.Tensor:
     """Correlate every channel of ``x[N, C, H, W]`` with the column kernel ``kh`` then the row kernel ``kw``."""
-    n, c, h, w = x.shape
     rh, rw = kh.numel() // 2, kw.numel() // 2
-    y = pad(x, rh, rw, mode).reshape(n * c, 1, h + 2 * rh, w + 2 * rw)
-    y = F.conv2d(y, kh.view(1, 1, -1, 1))
-    y = F.conv2d(y, kw.view(1, 1, 1, -1))
-    return y.reshape(n, c, h, w)
+    y = _correlate1d(pad(x, rh, 0, mode), kh.tolist(), -2)
+    return _correlate1d(pad(y, 0, rw, mode), kw.tolist(), -1)
+
+
+def correlate2d(x: torch.Tensor, kernel: list[list[float]], *, mode: str) -> torch.Tensor:
+    """Correlate ``x[N, C, H, W]`` with a small odd 2-D kernel given as nested lists (cv2.filter2D semantics)."""
+    kh, kw = len(kernel), len(kernel[0])
+    h, w = x.shape[-2:]
+    xp = pad(x, kh // 2, kw // 2, mode)
+    out = torch.zeros_like(x)
+    for i, row in enumerate(kernel):
+        for j, t in enumerate(row):
+            if t:
+                out.add_(xp[..., i : i + h, j : j + w], alpha=t)
+    return out
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, *, truncate: float = 4.0, mode: str = "replicate") -> torch.Tensor:
@@ -58,7 +81,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float, *, truncate: float = 4.0, mode:
     if sigma <= 0:
         return x
     radius = int(truncate * sigma + 0.5)
-    k = gaussian_kernel1d(sigma, radius, device=x.device)
+    k = gaussian_kernel1d(sigma, radius)
     return separable(x, k, k, mode=mode)
 
 

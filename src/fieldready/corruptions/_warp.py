@@ -17,13 +17,6 @@ MIN_VISIBLE = 0.25
 MIN_SIDE = 1.0
 
 
-def _centres(h: int, w: int, device: torch.device) -> torch.Tensor:
-    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
-    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx, gy, torch.ones_like(gx)], -1)  # [H, W, 3]
-
-
 def sample(images: torch.Tensor, src_xy: torch.Tensor, *, padding: str = "zeros") -> torch.Tensor:
     """Bilinearly read ``images`` at continuous source points ``src_xy[N, H, W, 2]`` (x, y in pixels)."""
     h, w = images.shape[-2:]
@@ -32,12 +25,38 @@ def sample(images: torch.Tensor, src_xy: torch.Tensor, *, padding: str = "zeros"
     return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
+def _apply(m: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map points (x, y) by affine maps ``m[N, 3, 3]``; ``x``/``y`` broadcast against ``[N, 1, ...]``.
+
+    Written elementwise rather than as a batched matmul so each image's numbers never depend on the
+    batch it is in (matmul kernels may block differently for different batch sizes).
+    """
+    shape = (m.shape[0],) + (1,) * (max(x.dim(), y.dim()) - 1)
+    e = [[m[:, i, j].view(shape) for j in range(3)] for i in range(2)]
+    return e[0][0] * x + e[0][1] * y + e[0][2], e[1][0] * x + e[1][1] * y + e[1][2]
+
+
+def affine_inverse(m: torch.Tensor) -> torch.Tensor:
+    """Closed-form inverse of affine maps ``[N, 3, 3]`` (elementwise, batch-independent)."""
+    a, b, c, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+    tx, ty = m[:, 0, 2], m[:, 1, 2]
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    out = torch.zeros_like(m)
+    out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = ia, ib, ic, id_
+    out[:, 0, 2] = -(ia * tx + ib * ty)
+    out[:, 1, 2] = -(ic * tx + id_ * ty)
+    out[:, 2, 2] = 1.0
+    return out
+
+
 def warp_affine(images: torch.Tensor, forward: torch.Tensor, *, padding: str = "zeros") -> torch.Tensor:
     """Apply per-image affine maps ``forward[N, 3, 3]`` (input pixel → output pixel); outside is black."""
     h, w = images.shape[-2:]
-    inverse = torch.linalg.inv(forward)
-    src = torch.einsum("nij,hwj->nhwi", inverse[:, :2], _centres(h, w, images.device))
-    return sample(images, src, padding=padding)
+    ys = torch.arange(h, device=images.device, dtype=torch.float32).view(1, h, 1) + 0.5
+    xs = torch.arange(w, device=images.device, dtype=torch.float32).view(1, 1, w) + 0.5
+    sx, sy = _apply(affine_inverse(forward), xs, ys)
+    return sample(images, torch.stack([sx, sy], -1), padding=padding)
 
 
 def finish_boxes(xyxy: torch.Tensor, valid: torch.Tensor, h: int, w: int) -> Boxes:
@@ -58,11 +77,11 @@ def affine_boxes(boxes: Boxes | None, forward: torch.Tensor, h: int, w: int) -> 
     if boxes is None:
         return None
     b = boxes.xyxy.to(forward.device)
-    corners = torch.stack(
-        [b[..., [0, 1]], b[..., [2, 1]], b[..., [0, 3]], b[..., [2, 3]]], dim=-2
-    )  # [N, M, 4, 2]
-    moved = torch.einsum("nij,nmkj->nmki", forward[:, :2, :2], corners) + forward[:, None, None, :2, 2]
-    lo, hi = moved.amin(-2), moved.amax(-2)
+    xs = torch.stack([b[..., 0], b[..., 2], b[..., 0], b[..., 2]], -1)  # the four corners, [N, M, 4]
+    ys = torch.stack([b[..., 1], b[..., 1], b[..., 3], b[..., 3]], -1)
+    mx, my = _apply(forward, xs, ys)
+    lo = torch.stack([mx.amin(-1), my.amin(-1)], -1)
+    hi = torch.stack([mx.amax(-1), my.amax(-1)], -1)
     return finish_boxes(torch.cat([lo, hi], -1), boxes.valid.to(forward.device), h, w)
 
 

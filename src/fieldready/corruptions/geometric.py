@@ -53,7 +53,7 @@ def _about_centre(linear: torch.Tensor, h: int, w: int) -> torch.Tensor:
     fwd = _affine(linear.shape[0], linear.device)
     fwd[:, :2, :2] = linear
     c = torch.tensor([w / 2.0, h / 2.0], device=linear.device)
-    fwd[:, :2, 2] = c - linear @ c
+    fwd[:, :2, 2] = c - (linear * c).sum(-1)  # elementwise: batch-independent
     return fwd
 
 
@@ -174,8 +174,8 @@ def elastic_transform(
     max_d = 0.005 * h
     noise = rng.uniform(2, h, w, low=-max_d, high=max_d)
     sy, sx = 0.01 * h, 0.01 * w
-    ky = gaussian_kernel1d(sy, int(3 * sy + 0.5), device=images.device)
-    kx = gaussian_kernel1d(sx, int(3 * sx + 0.5), device=images.device)
+    ky = gaussian_kernel1d(sy, int(3 * sy + 0.5))
+    kx = gaussian_kernel1d(sx, int(3 * sx + 0.5))
     disp = separable(noise, ky, kx, mode="symmetric") * (severity * spatial_scale)
     ys = torch.arange(h, device=images.device, dtype=torch.float32).view(1, h, 1) + 0.5
     xs = torch.arange(w, device=images.device, dtype=torch.float32).view(1, 1, w) + 0.5

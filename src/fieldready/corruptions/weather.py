@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from fieldready.corruptions._color import gray
-from fieldready.corruptions._filters import fft_filter, gaussian_blur, pad
+from fieldready.corruptions._filters import correlate2d, fft_filter, gaussian_blur, pad
 from fieldready.corruptions._levels import level_params
 from fieldready.corruptions._texture import next_power_of_2, plasma_fractal
 from fieldready.corruptions.blur import motion_kernels
@@ -150,9 +150,7 @@ def _edt_truncated(edges: torch.Tensor, limit: int) -> torch.Tensor:
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
     """cv2.blur with a 3×3 box (reflect-101 borders)."""
-    n, c, h, w = x.shape
-    k = torch.full((1, 1, 3, 3), 1.0 / 9.0, device=x.device)
-    return F.conv2d(pad(x, 1, 1, "reflect101").reshape(n * c, 1, h + 2, w + 2), k).reshape(n, c, h, w)
+    return correlate2d(x, [[1.0 / 9.0] * 3] * 3, mode="reflect101")
 
 
 def _equalize(x: torch.Tensor) -> torch.Tensor:
@@ -177,9 +175,7 @@ def _water_weight(liquid: torch.Tensor) -> torch.Tensor:
     dist = _edt_truncated(edges, 20)
     dist = torch.floor(_box3(dist))
     dist = _equalize(dist)
-    emboss = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], device=liquid.device)
-    n, _, h, w = dist.shape
-    dist = F.conv2d(pad(dist, 1, 1, "reflect101"), emboss.view(1, 1, 3, 3))
+    dist = correlate2d(dist, [[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], mode="reflect101")
     dist = torch.round(dist).clamp_(0.0, 255.0)
     return _box3(dist)
 
