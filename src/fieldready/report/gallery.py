@@ -21,6 +21,9 @@ __all__ = ["draw_detections", "draw_classification", "png_data_uri", "encode_png
 _GT_COLOR = (0, 200, 0)
 _PRED_COLOR = (230, 0, 200)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Small images (e.g. 32x32 digits) are upscaled to at least this short side before drawing, so
+# boxes and captions are drawn at a readable size instead of the image's own tiny scale.
+MIN_SIDE = 160
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -30,12 +33,22 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Downscale so the longer side is at most ``max_side``; returns the image and the scale used."""
+def _fit(image: np.ndarray, max_side: int, min_side: int = 0) -> tuple[np.ndarray, float]:
+    """Rescale so the longer side is at most ``max_side`` and, for small images, the shorter side at least ``min_side``.
+
+    Large images are downscaled (area filter). Small images are upscaled by a whole factor with
+    nearest-neighbour sampling, so pixels stay crisp squares; ``max_side`` stays the cap, so the
+    factor is the largest that keeps the longer side within it. Returns the image and the scale used.
+    """
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    elif min_side and min(h, w) < min_side:
+        factor = min(-(-min_side // min(h, w)), max_side // max(h, w))
+        if factor > 1:
+            scale = float(factor)
+            image = cv2.resize(image, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST)
     return np.ascontiguousarray(image), scale
 
 
@@ -73,9 +86,9 @@ def draw_detections(
     """Draw ground truth (green, thick, label below) and predictions (magenta, label + score above).
 
     Boxes are ``[x1, y1, x2, y2]`` in pixels of ``image``; the result is a PNG whose longer side is at
-    most ``max_side``.
+    most ``max_side``. Images smaller than ``MIN_SIDE`` are first upscaled (nearest neighbour, whole factor).
     """
-    canvas, s = _fit(_check_image(image).copy(), max_side)
+    canvas, s = _fit(_check_image(image).copy(), max_side, MIN_SIDE)
     gt = np.asarray(gt_boxes, dtype=float).reshape(-1, 4) * s
     pr = np.asarray(boxes, dtype=float).reshape(-1, 4) * s
     if len(gt) != len(gt_labels) or not (len(pr) == len(scores) == len(labels)):
@@ -103,22 +116,35 @@ def draw_classification(
     class_names: Mapping[int, str],
     max_side: int = 320,
 ) -> bytes:
-    """Image with a caption strip: true label, predicted label and its probability (✓/✗ by colour and word)."""
-    canvas, _ = _fit(_check_image(image), max_side)
+    """Image with a caption strip: true label, predicted label and its probability (✓/✗ by colour and word).
+
+    Small images are upscaled first (nearest neighbour, whole factor, up to ``max_side``), so the
+    caption is drawn at a readable size; the font shrinks when a long class name would not fit.
+    """
+    canvas, _ = _fit(_check_image(image), max_side, MIN_SIDE)
     ok = int(true_label) == int(pred_label)
     lines = [
         f"true: {class_names.get(int(true_label), str(int(true_label)))}",
         f"pred: {class_names.get(int(pred_label), str(int(pred_label)))} {float(prob):.2f} {'OK' if ok else 'WRONG'}",
     ]
-    strip_h = 34
-    strip = np.full((strip_h, canvas.shape[1], 3), (0, 110, 0) if ok else (170, 0, 0), dtype=np.uint8)
+    w = canvas.shape[1]
+    scale = min(0.7, max(0.4, w / 400))
+    widest = max(cv2.getTextSize(t, _FONT, scale, 1)[0][0] for t in lines)
+    if widest > w - 6:
+        scale = max(0.25, scale * (w - 6) / widest)
+    (_, th), base = cv2.getTextSize("Ag", _FONT, scale, 1)
+    line_h = th + base + 3
+    strip = np.full((2 * line_h + 4, w, 3), (0, 110, 0) if ok else (170, 0, 0), dtype=np.uint8)
     for i, text in enumerate(lines):
-        cv2.putText(strip, text, (3, 14 + 15 * i), _FONT, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(strip, text, (3, 2 + th + 1 + line_h * i), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return encode_png(np.concatenate([canvas, strip], axis=0))
 
 
-def png_data_uri(path: Path, *, max_side: int = 320, max_bytes: int = 200_000) -> str:
+def png_data_uri(path: Path, *, max_side: int = 320, max_bytes: int = 200_000, min_side: int = MIN_SIDE) -> str:
     """Read an image file and return a ``data:image/png`` URI, downscaled when above the size caps.
+
+    Images whose shorter side is below ``min_side`` are upscaled by a whole factor (nearest neighbour,
+    longer side still at most ``max_side``), so browsers and PDF viewers show crisp pixels, not a blur.
 
     Raises ReportError naming the file when it is missing or not a decodable image.
     """
@@ -130,7 +156,9 @@ def png_data_uri(path: Path, *, max_side: int = 320, max_bytes: int = 200_000) -
     if decoded is None:
         raise ReportError(f"gallery image {path} is not a decodable image; re-run the pipeline to regenerate it")
     is_png = raw[:8] == b"\x89PNG\r\n\x1a\n"
-    if not is_png or max(decoded.shape[:2]) > max_side or len(raw) > max_bytes:
-        small, _ = _fit(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), max_side)
-        raw = encode_png(small)
+    h, w = decoded.shape[:2]
+    small = min_side and min(h, w) < min_side and 2 * max(h, w) <= max_side
+    if not is_png or max(h, w) > max_side or len(raw) > max_bytes or small:
+        fitted, _ = _fit(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), max_side, min_side)
+        raw = encode_png(fitted)
     return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
