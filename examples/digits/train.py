@@ -27,6 +27,7 @@ the committed PNGs, so ``metrics.json`` describes exactly the committed artefact
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import math
@@ -194,6 +195,16 @@ def predict(model: torch.jit.ScriptModule | nn.Module, x: torch.Tensor, batch_si
     return torch.cat([model(x[b : b + batch_size]).argmax(1) for b in range(0, len(x), batch_size)])
 
 
+def weights_sha256(model) -> str:
+    """sha256 of the parameters and buffers (name, dtype, shape, bytes) — stable where the .pt zip is not."""
+    h = hashlib.sha256()
+    for key, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
 def top1(pred: torch.Tensor, y: torch.Tensor) -> float:
     return int((pred == y).sum()) / len(y)
 
@@ -302,11 +313,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="epochs per CNN (the baseline gets 2×)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-only", action="store_true", help="skip training; evaluate the saved models")
+    parser.add_argument("--out", type=Path, default=HERE / "models", help="models and metrics.json (default: %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    out_dir = HERE / "models"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     x_eval, y_eval, _ = load_imagefolder(HERE / "data")
     timings = {}
     if not args.eval_only:
@@ -328,7 +340,7 @@ def main() -> None:
         q = quick_check(model, x_eval, y_eval)
         params = sum(p.numel() for p in model.parameters())
         kb = (out_dir / f"{name}.pt").stat().st_size / 1024
-        metrics["models"][name] = {"params": params, **q}
+        metrics["models"][name] = {"params": params, "weights_sha256": weights_sha256(model), **q}
         print(
             f"| {name} | {params} | {kb:.0f} | {q['clean_top1']:.6f} ({q['clean_correct']}/{len(y_eval)}) "
             f"| {q['noise_0.08_top1']:.3f} | {q['noise_0.18_top1']:.3f} | {q['blur_1_top1']:.3f} "

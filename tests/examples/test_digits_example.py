@@ -94,6 +94,12 @@ def test_torchscript_model_honours_the_contract(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_files_are_the_ones_measured(name: str, train, metrics: dict) -> None:
+    model = torch.jit.load(str(DIGITS / "models" / f"{name}.pt"))
+    assert train.weights_sha256(model) == metrics["models"][name]["weights_sha256"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_clean_top1_matches_the_recorded_numbers(name: str, train, metrics: dict, eval_data) -> None:
     images, labels, _ = eval_data
     model = torch.jit.load(str(DIGITS / "models" / f"{name}.pt")).eval()
