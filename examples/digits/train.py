@@ -1,7 +1,9 @@
 """Train the three candidate digit classifiers of the example and check their robustness quickly.
 
     python examples/digits/prepare.py   # once: the committed evaluation split (data/)
-    python examples/digits/train.py     # ~1 min on one CPU thread; writes models/*.pt, models/metrics.json
+    python examples/digits/train.py     # 1–2 min on one CPU thread; writes models/*.pt, models/metrics.json
+
+(torch.jit.script reads this file's source when saving: do not edit it while it runs.)
 
 Models (plain torch, fixed seeds, one CPU thread so the run is repeatable and cheap on a shared box):
   * ``baseline``  — multinomial logistic regression on the 32×32×3 pixels: the current champion and
