@@ -52,9 +52,9 @@ def detections_of(rows: dict[int, np.ndarray]) -> list[ImageDetections]:
     ]
 
 
-def targets_of(plan: TestPlan, store: ResultStore, point: str) -> list[ImageTargets]:
-    """Ground truth for a point: the dataset's, or the moved boxes stored for a geometric point."""
-    ids = [r.image_id for r in plan.dataset.records]
+def targets_of(plan: TestPlan, store: ResultStore, point: str, ids: list[int] | None = None) -> list[ImageTargets]:
+    """Ground truth for a point (all images, or ``ids``): the dataset's, or the boxes a geometric point moved."""
+    ids = [r.image_id for r in plan.dataset.records] if ids is None else ids
     if point == CLEAN or not plan.point(point).geometric:
         return [plan.dataset.targets[i] for i in ids]
     moved = store.targets(point)
@@ -75,18 +75,30 @@ def targets_of(plan: TestPlan, store: ResultStore, point: str) -> list[ImageTarg
     return out
 
 
+def _predicted_categories(plan: TestPlan, store: ResultStore) -> list[int]:
+    """Unlabelled data has no category list: use the labels the models predict on clean images."""
+    labels: set[int] = set()
+    for model in plan.models:
+        for rows in store.predictions(model.name, CLEAN).values():
+            labels.update(int(v) for v in np.unique(rows[:, 5]))
+    return sorted(labels) or [0]
+
+
 def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
     """Metrics of every unit of the plan, from the store."""
     units: dict[tuple[str, str], UnitResult] = {}
+    labelled = plan.dataset.labelled
     if plan.spec.task == "detection":
-        category_ids = sorted(plan.dataset.classes)
-        wants_consistency = any(c.metric == "consistency" for c in plan.spec.criteria)
+        category_ids = sorted(plan.dataset.classes) or _predicted_categories(plan, store)
+        wants_consistency = not labelled or any(c.metric == "consistency" for c in plan.spec.criteria)
         for point in plan.points:
-            targets = targets_of(plan, store, point.key)
+            targets = targets_of(plan, store, point.key) if labelled else []
             for model in plan.models:
                 detections = detections_of(store.predictions(model.name, point.key))
-                result = evaluate_detection(targets, detections, category_ids=category_ids)
-                unit = UnitResult(model.name, point.key, dict(result.stats), dict(result.per_class), result)
+                unit = UnitResult(model.name, point.key, {})
+                if labelled:
+                    result = evaluate_detection(targets, detections, category_ids=category_ids)
+                    unit = UnitResult(model.name, point.key, dict(result.stats), dict(result.per_class), result)
                 if wants_consistency and point.key != CLEAN:
                     clean = detections_of(store.predictions(model.name, CLEAN))
                     consistency = consistency_eval(clean, detections, category_ids=category_ids)
@@ -94,19 +106,25 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                     unit.extra["consistency"] = consistency
                 units[(model.name, point.key)] = unit
     else:
-        labels = np.array([r.label for r in plan.dataset.records], dtype=np.int64)
         clean_top1: dict[str, np.ndarray] = {}
         for model in plan.models:
             for point in plan.points:
                 rows = store.predictions(model.name, point.key)
                 logits = np.stack([rows[r.image_id] for r in plan.dataset.records])
-                result = evaluate_classification(labels, logits)
                 top1 = logits.argmax(axis=1)
                 if point.key == CLEAN:
                     clean_top1[model.name] = top1
-                metrics = dict(result.stats)
+                # Unlabelled data: the model's own clean answers are the pseudo labels (label-free metrics only).
+                labels = (
+                    np.array([r.label for r in plan.dataset.records], dtype=np.int64) if labelled else clean_top1[model.name]
+                )
+                metrics: dict[str, float | None] = {}
+                per_class: dict = {}
+                if labelled:
+                    result = evaluate_classification(labels, logits)
+                    metrics, per_class = dict(result.stats), dict(result.per_class)
                 metrics["flip_rate"] = flip_rate(clean_top1[model.name], top1)
                 units[(model.name, point.key)] = UnitResult(
-                    model.name, point.key, metrics, dict(result.per_class), (labels, logits, clean_top1[model.name])
+                    model.name, point.key, metrics, per_class, (labels, logits, clean_top1[model.name])
                 )
     return Evaluation(plan, units)

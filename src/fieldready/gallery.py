@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from fieldready.data.decode import decode_images
+from fieldready.data.types import ImageTargets
 from fieldready.evaluate import detections_of, targets_of
 from fieldready.metrics.failures import change_scores, classification_change_scores
 from fieldready.plan import CLEAN, TestPlan
@@ -91,7 +92,11 @@ def _draw(plan: TestPlan, store: ResultStore, model: str, image_id: int, keys: l
     for key, image in zip(keys, images):
         pred = store.predictions(model, key)[image_id]
         if plan.spec.task == "detection":
-            target = next(t for t in targets_of(plan, store, key) if t.image_id == image_id)
+            target = (
+                targets_of(plan, store, key, [image_id])[0]
+                if plan.dataset.labelled
+                else ImageTargets(image_id, np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
+            )
             out.append(
                 draw_detections(
                     image,
@@ -107,9 +112,13 @@ def _draw(plan: TestPlan, store: ResultStore, model: str, image_id: int, keys: l
             probs = np.exp(pred - pred.max())
             probs /= probs.sum()
             label = next(r.label for r in plan.dataset.records if r.image_id == image_id)
+            clean_answer = int(store.predictions(model, CLEAN)[image_id].argmax())
             out.append(
                 draw_classification(
-                    image, true_label=int(label), pred_label=int(probs.argmax()), prob=float(probs.max()),
+                    image,
+                    true_label=int(label) if label is not None else clean_answer,
+                    pred_label=int(probs.argmax()),
+                    prob=float(probs.max()),
                     class_names=plan.dataset.classes,
                 )
             )

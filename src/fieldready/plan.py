@@ -160,6 +160,7 @@ def spec_dataset(loaded: LoadedSpec) -> Dataset:
     ds = loaded.spec.dataset
     return load_dataset(
         format=ds.format,
+        task=loaded.spec.task,
         images=loaded.resolve(ds.images),
         annotations=loaded.resolve(ds.annotations) if ds.annotations else None,
         classes=ds.classes,

@@ -30,14 +30,19 @@ class Dataset:
 def load_dataset(
     *,
     format: str,
+    task: str = "detection",
     images: Path,
     annotations: Path | None = None,
     classes: list[str] | None = None,
     subset_size: int | None = None,
     subset_seed: int = 0,
 ) -> Dataset:
-    """Read a dataset in ``format`` (coco | imagefolder), optionally reduced to a deterministic subset."""
-    if format == "coco":
+    """Read a dataset in ``format`` (coco | imagefolder | images), optionally reduced to a deterministic subset."""
+    if format == "images":
+        from fieldready.data.imagefolder import load_unlabelled
+
+        dataset = load_unlabelled(images, task=task, classes=classes)
+    elif format == "coco":
         from fieldready.data.coco import load_coco
 
         dataset = load_coco(annotations, images)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ __all__ = [
 
 SECTIONS: list[tuple[str, str]] = [
     ("summary", "Executive summary"),
+    ("verdicts", "Verdict details"),
     ("criteria", "Acceptance criteria"),
     ("robustness", "Robustness profile"),
     ("clean", "Clean metrics"),
@@ -123,6 +124,15 @@ class ModelSummary:
     error: str | None
     recommended: bool
 
+    @property
+    def blocking_issues(self) -> list[Issue]:
+        """Blocking criteria that failed or are undecided: what the page-1 verdict table lists."""
+        return [i for i in self.issues if i.blocking]
+
+    @property
+    def warnings(self) -> int:
+        return sum(not i.blocking for i in self.issues)
+
 
 @dataclass(frozen=True)
 class TableView:
@@ -188,6 +198,15 @@ class ReportContext:
     spec_text: str
     spec_path: str
     signoff: list[SignoffRow]
+
+    def number(self, section_id: str) -> int:
+        """The section's number (1-based) in ``sections``, for headings."""
+        return next(i for i, (sid, _) in enumerate(self.sections, start=1) if sid == section_id)
+
+    @property
+    def ranked_models(self) -> list[ModelSummary]:
+        """Models for the decision table: by rank (unranked last), ties in spec order."""
+        return sorted(self.models, key=lambda m: (not m.rank.isdigit(), int(m.rank) if m.rank.isdigit() else 0))
 
 
 # ----------------------------------------------------------------------------- summary

@@ -190,6 +190,15 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
         if metric is None:
             errors.append(loc.error((*path, "metric"), _unknown(f"{spec.task} metric", crit.metric, list(METRICS[spec.task]))))
             continue
+        if spec.dataset.format == "images" and metric.scope != "stability":
+            label_free = [k for k, v in METRICS[spec.task].items() if v.scope == "stability"]
+            errors.append(
+                loc.error(
+                    (*path, "metric"),
+                    f"metric '{crit.metric}' needs labels, but dataset.format is 'images' (unlabelled); "
+                    f"use a label-free metric ({', '.join(label_free)}) or a labelled dataset",
+                )
+            )
         if crit.on not in scopes:
             errors.append(loc.error((*path, "on"), _unknown("condition", crit.on, scopes)))
         if metric.scope == "class" and crit.class_ is None:

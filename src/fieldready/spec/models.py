@@ -116,9 +116,13 @@ class Subset(_Strict):
 
 
 class Dataset(_Strict):
-    """Labelled images: COCO JSON + image folder (detection) or class-per-folder images (classification)."""
+    """Images: COCO JSON + folder (detection), class-per-folder (classification), or unlabelled ``images``.
 
-    format: Literal["coco", "imagefolder"]
+    An unlabelled folder (raw production images) supports only label-free criteria: flip_rate for
+    classification and consistency for detection, both against the model's own clean predictions.
+    """
+
+    format: Literal["coco", "imagefolder", "images"]
     images: str
     annotations: str | None = None
     classes: list[str] | None = None
