@@ -1,0 +1,92 @@
+"""Benchmark: fieldready's batched corruptions vs imagecorruptions 1.1.2 per image, on the 15 × 5 ImageNet-C grid.
+
+Prints per-corruption time per image (both, summed over levels 1–5) and the speed-up, the total ratio and
+the geometric mean of the ratios, at 224×224 and 640×480. Targets: total ≥ 20×, geometric mean ≥ 3×,
+no corruption more than 2× slower. Run: ``python benchmarks/corruptions.py [--images 4] [--ref-images 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _imagecorruptions_shim import load  # noqa: E402
+
+import fieldready.corruptions as C  # noqa: E402
+
+IMAGENET_C = [
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+]  # fmt: skip
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def photos(n: int, h: int, w: int) -> np.ndarray:
+    """``n`` real photos resized to h×w, uint8 HWC."""
+    return np.stack([cv2.resize(getattr(skimage.data, PHOTOS[i % 4])(), (w, h), interpolation=cv2.INTER_AREA) for i in range(n)])
+
+
+def time_ours(x: torch.Tensor, name: str, repeats: int) -> float:
+    """Seconds per image for levels 1–5 on the batch ``x`` (after a warm-up of the same calls)."""
+    for level in range(1, 6):
+        C.corrupt(x, name, level=level)
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for level in range(1, 6):
+            C.corrupt(x, name, level=level)
+        best = min(best, time.perf_counter() - t)
+    return best / x.shape[0]
+
+
+def time_reference(ic, imgs: np.ndarray, name: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds per image for levels 1–5, one image at a time as the reference works."""
+    ic.corrupt(imgs[0], severity=1, corruption_name=name)  # warm-up (imports, caches)
+    t = time.perf_counter()
+    for im in imgs:
+        for level in range(1, 6):
+            ic.corrupt(im, severity=level, corruption_name=name)
+    return (time.perf_counter() - t) / len(imgs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4, help="batch size for fieldready")
+    parser.add_argument("--ref-images", type=int, default=2, help="images timed with the (slow) reference")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sizes", default="224x224,480x640", help="HxW list")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the reference runs single-threaded)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ic = load()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fieldready batch {args.images}, reference {args.ref_images} images")
+    for size in args.sizes.split(","):
+        h, w = (int(v) for v in size.split("x"))
+        imgs = photos(max(args.images, args.ref_images), h, w)
+        x = torch.from_numpy(imgs[: args.images]).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+        print(f"\n{h}×{w}: ms per image, levels 1–5 summed")
+        print(f"{'corruption':<18} {'imagecorruptions':>16} {'fieldready':>11} {'speed-up':>9}")
+        ratios, tot_ref, tot_ours = [], 0.0, 0.0
+        for name in IMAGENET_C:
+            ref = time_reference(ic, imgs[: args.ref_images], name)
+            ours = time_ours(x, name, args.repeats)
+            ratios.append(ref / ours)
+            tot_ref, tot_ours = tot_ref + ref, tot_ours + ours
+            print(f"{name:<18} {ref * 1e3:>16.1f} {ours * 1e3:>11.1f} {ref / ours:>8.1f}×", flush=True)
+        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        print(f"{'total':<18} {tot_ref * 1e3:>16.1f} {tot_ours * 1e3:>11.1f} {tot_ref / tot_ours:>8.1f}×")
+        print(f"geometric mean of speed-ups: {geo:.1f}×; slowest: {min(ratios):.2f}× ({IMAGENET_C[ratios.index(min(ratios))]})")
+
+
+if __name__ == "__main__":
+    main()
