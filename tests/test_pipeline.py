@@ -95,3 +95,14 @@ def test_verdicts_follow_thresholds(finished: tuple[Path, Path]) -> None:
         blocking = [c for c in model["criteria"] if c["blocking"]]
         expected = "NO-GO" if any(c["passed"] is False for c in blocking) else ("GO" if all(c["passed"] for c in blocking) else "INCONCLUSIVE")
         assert model["verdict"] == expected
+
+
+def test_candidates_are_compared_with_the_baseline_pairwise(finished: tuple[Path, Path]) -> None:
+    _, out = finished
+    models = {m["name"]: m for m in json.loads((out / "results.json").read_text())["models"]}
+    assert models["model-a"]["comparison"] is None  # the baseline itself
+    comparison = models["model-b"]["comparison"]
+    assert comparison["against"] == "model-a"
+    assert comparison["clean_difference"] == pytest.approx(models["model-b"]["clean"]["map"] - models["model-a"]["clean"]["map"])
+    lo, hi = comparison["production_ci"]
+    assert lo <= comparison["production_difference"] <= hi or lo == hi

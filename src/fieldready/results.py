@@ -16,6 +16,7 @@ __all__ = [
     "ConditionResult",
     "ClassResult",
     "GalleryItem",
+    "Comparison",
     "ModelResult",
     "ConditionInfo",
     "Recommendation",
@@ -81,6 +82,20 @@ class GalleryItem(_Model):
     caption: str = ""
 
 
+class Comparison(_Model):
+    """A candidate against the baseline on the same images: paired differences (model − baseline)."""
+
+    against: str
+    metric: str
+    clean_difference: float | None = None
+    clean_ci: list[float] | None = None
+    production_difference: float | None = None
+    production_ci: list[float] | None = None
+    mcnemar_p: float | None = None
+    wins: int | None = None
+    losses: int | None = None
+
+
 class ModelResult(_Model):
     """Everything measured and judged for one candidate model."""
 
@@ -99,6 +114,7 @@ class ModelResult(_Model):
     criteria: list[CriterionResult] = Field(default_factory=list)
     conditions: list[ConditionResult] = Field(default_factory=list)
     gallery: list[GalleryItem] = Field(default_factory=list)
+    comparison: Comparison | None = None
     error: str | None = None
 
 

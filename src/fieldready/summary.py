@@ -13,9 +13,11 @@ import numpy as np
 
 from fieldready.evaluate import Evaluation
 from fieldready.metrics.bootstrap import interval, paired_difference, resample_indices
+from fieldready.metrics.significance import mcnemar_exact
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.results import (
     ClassResult,
+    Comparison,
     ConditionInfo,
     ConditionResult,
     CriterionResult,
@@ -124,6 +126,8 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                 conditions=_conditions(plan, evaluation, name),
             )
         )
+    for m in models:
+        m.comparison = _comparison(plan, evaluation, m, models, point_get, rep_get, production_reps)
     _rank(models)
     return Results(
         name=spec.name,
@@ -152,6 +156,42 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
         page_size=spec.report.page_size,
         provenance=provenance,
     )
+
+
+def _comparison(
+    plan: TestPlan,
+    evaluation: Evaluation,
+    model: ModelResult,
+    models: list[ModelResult],
+    point_get: Callable,
+    rep_get: Callable | None,
+    production_reps: dict[str, np.ndarray | None],
+) -> Comparison | None:
+    """Paired comparison with the baseline: clean and production differences, McNemar for top-1."""
+    base_name = plan.spec.baseline
+    if base_name is None or model.name == base_name:
+        return None
+    base = next(m for m in models if m.name == base_name)
+    primary = plan.primary_metric
+    out = Comparison(against=base_name, metric=primary)
+    a, b = model.clean.get(primary), base.clean.get(primary)
+    if a is not None and b is not None:
+        out.clean_difference = a - b
+        if rep_get is not None:
+            ci = paired_difference(rep_get(model.name, CLEAN, primary, None), rep_get(base_name, CLEAN, primary, None))[1]
+            out.clean_ci = list(ci) if ci else None
+    if model.production_score is not None and base.production_score is not None:
+        out.production_difference = model.production_score - base.production_score
+        ra, rb = production_reps.get(model.name), production_reps.get(base_name)
+        if ra is not None and rb is not None:
+            ci = paired_difference(ra, rb)[1]
+            out.production_ci = list(ci) if ci else None
+    if plan.spec.task == "classification" and plan.dataset.labelled:
+        labels, logits_a, _ = evaluation.units[(model.name, CLEAN)].engine  # type: ignore[misc]
+        _, logits_b, _ = evaluation.units[(base_name, CLEAN)].engine  # type: ignore[misc]
+        test = mcnemar_exact(logits_a.argmax(axis=1) == labels, logits_b.argmax(axis=1) == labels)
+        out.mcnemar_p, out.wins, out.losses = test.p_value, test.a_only, test.b_only
+    return out
 
 
 def _robustness(plan: TestPlan, model: str, get: Callable) -> dict[str, float | None]:

@@ -165,14 +165,38 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
     return lut.gather(1, idx).view_as(x)
 
 
+def canny(x: torch.Tensor, low: float, high: float, *, hysteresis_steps: int = 8) -> torch.Tensor:
+    """cv2.Canny on integer-valued ``[N, 1, H, W]`` (0–255): Sobel, L1 magnitude, non-maximum suppression, hysteresis.
+
+    Suppression keeps OpenCV's tie rule (the top/left pixel of a tie wins); hysteresis grows strong edges
+    into connected weak ones for ``hysteresis_steps`` pixels instead of an unbounded flood fill.
+    """
+    gx = correlate2d(x, [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], mode="replicate")
+    gy = correlate2d(x, [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]], mode="replicate")
+    mag = gx.abs() + gy.abs()
+    m = pad(mag, 1, 1, "zeros")
+    h, w = x.shape[-2:]
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return m[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+    ax, ay = gx.abs(), gy.abs()
+    horizontal = ay < 0.4142135 * ax
+    vertical = ay > 2.4142135 * ax
+    same_sign = (gx * gy) >= 0
+    keep_h = (mag > at(0, -1)) & (mag >= at(0, 1))
+    keep_v = (mag > at(-1, 0)) & (mag >= at(1, 0))
+    keep_d = torch.where(same_sign, (mag > at(-1, -1)) & (mag > at(1, 1)), (mag > at(-1, 1)) & (mag > at(1, -1)))
+    peak = torch.where(horizontal, keep_h, torch.where(vertical, keep_v, keep_d)) & (mag > low)
+    edges = peak & (mag > high)
+    for _ in range(hysteresis_steps):
+        edges = peak & (F.max_pool2d(edges.float(), 3, stride=1, padding=1) > 0)
+    return edges
+
+
 def _water_weight(liquid: torch.Tensor) -> torch.Tensor:
     """ImageNet-C's water-drop shading: distance to the drop edges, equalised, embossed and blurred."""
-    wet = liquid > 0
-    # Canny marks one pixel per wet/dry step; its non-maximum suppression keeps the top/left one of a tie.
-    edges = torch.zeros_like(wet)
-    edges[..., :, :-1] |= wet[..., :, :-1] != wet[..., :, 1:]
-    edges[..., :-1, :] |= wet[..., :-1, :] != wet[..., 1:, :]
-    dist = _edt_truncated(edges, 20)
+    dist = _edt_truncated(canny(liquid, 50.0, 150.0), 20)
     dist = torch.floor(_box3(dist))
     dist = _equalize(dist)
     dist = correlate2d(dist, [[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]], mode="reflect101")
