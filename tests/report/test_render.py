@@ -98,3 +98,46 @@ def test_render_run_reads_results_json(tmp_path, classification_results):
         render_run(tmp_path)
     with pytest.raises(ReportError, match=r"cannot read .*nope/results.json"):
         render_run(tmp_path / "nope")
+
+
+def test_gallery_is_a_grid_of_unsplit_pairs(tmp_path, classification_results):
+    """12 digit-sized examples (32x32) fit on at most 3 PDF pages, and no pair is split across pages."""
+    import subprocess
+
+    import numpy as np
+    from pypdf import PdfReader
+
+    from fieldready.report.gallery import draw_classification
+    from fieldready.results import GalleryItem
+
+    rng = np.random.default_rng(0)
+    names = {i: str(i) for i in range(10)}
+    for m in classification_results.models:
+        m.gallery = []
+        for k in range(6):
+            digit = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            rels = []
+            for tag, pred in (("c", k), ("x", (k + 1) % 10)):
+                rel = f"gallery/{m.name}-{k}-{tag}.png"
+                (tmp_path / rel).write_bytes(draw_classification(digit, true_label=k, pred_label=pred, prob=0.8,
+                                                                 class_names=names))
+                rels.append(rel)
+            m.gallery.append(GalleryItem(image_id=k, condition="gaussian_noise", label="L5", score=0.9,
+                                         clean_png=rels[0], corrupted_png=rels[1], caption=f"example-{m.name}-{k}"))
+    paths = render_report(classification_results, tmp_path)
+
+    def run(tool: str, n: int, *args: str) -> str:
+        out = ["-"] if tool == "pdftotext" else []
+        return subprocess.run([tool, "-f", str(n), "-l", str(n), *args, str(paths.pdf), *out],
+                              check=True, capture_output=True, text=True).stdout
+
+    pages_with_items, seen = [], 0
+    for n in range(1, len(PdfReader(paths.pdf).pages) + 1):
+        items = len(re.findall(r"example-[\w-]+-\d", run("pdftotext", n)))
+        if items:
+            pages_with_items.append(n)
+            seen += items
+            # pdfimages lists the images drawn on the page: both halves of every pair whose caption is there.
+            drawn = [ln for ln in run("pdfimages", n, "-list").splitlines()[2:] if " image " in ln]
+            assert len(drawn) == 2 * items, f"page {n}: {len(drawn)} images for {items} captions"
+    assert seen == 12 and len(pages_with_items) <= 3, pages_with_items
