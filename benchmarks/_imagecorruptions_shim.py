@@ -37,6 +37,8 @@ def load() -> ModuleType:
         except ImportError:
             shim = types.ModuleType("pkg_resources")
             shim.resource_filename = _resource_filename  # type: ignore[attr-defined]
+            # pytest's monkeypatch.syspath_prepend calls this whenever a pkg_resources module is loaded
+            shim.fixup_namespace_packages = lambda *args, **kwargs: None  # type: ignore[attr-defined]
             sys.modules["pkg_resources"] = shim
     gaussian = skimage.filters.gaussian
     if not getattr(gaussian, "_fieldready_shim", False):

@@ -16,7 +16,7 @@ from fieldready.errors import CorruptionError
 from fieldready.rng import ImageRNG, derive_seed
 
 
-def test_user_module_registers_a_corruption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_module_registers_a_corruption(tmp_path: Path) -> None:
     (tmp_path / "my_site_corruptions.py").write_text(
         textwrap.dedent(
             '''
@@ -31,7 +31,7 @@ def test_user_module_registers_a_corruption(tmp_path: Path, monkeypatch: pytest.
             '''
         )
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.path.insert(0, str(tmp_path))
     try:
         importlib.import_module("my_site_corruptions")
         assert "lens_smudge_test" in C.names()
@@ -41,6 +41,7 @@ def test_user_module_registers_a_corruption(tmp_path: Path, monkeypatch: pytest.
     finally:
         C.unregister("lens_smudge_test")
         sys.modules.pop("my_site_corruptions", None)
+        sys.path.remove(str(tmp_path))
     assert "lens_smudge_test" not in C.names()
 
 

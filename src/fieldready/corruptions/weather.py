@@ -54,10 +54,14 @@ _FROST_LOOKS = torch.tensor(
 
 def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
     """``[N, 3, H, W]`` procedural frost in [0, 1]: rough fractal plus crystalline ridges, tinted like frost photos."""
-    size = next_power_of_2(max(h, w))
-    base = plasma_fractal(rng, size, 1.6)[:, :h, :w]
-    veins = 1.0 - (2.0 * plasma_fractal(rng, size, 1.3)[:, :h, :w] - 1.0).abs()  # ridges look like ice needles
+    # Frost photos are resized to the image, so the texture is made at ≤ 256 px and enlarged likewise.
+    size = min(next_power_of_2(max(h, w)), 256)
+    base = plasma_fractal(rng, size, 1.6)
+    veins = 1.0 - (2.0 * plasma_fractal(rng, size, 1.3) - 1.0).abs()  # ridges look like ice needles
     tex = base + veins**4
+    if size < max(h, w):
+        tex = F.interpolate(tex[:, None], scale_factor=max(h, w) / size, mode="bilinear", align_corners=False)[:, 0]
+    tex = tex[:, :h, :w]
     tex = (tex - tex.mean(dim=(1, 2), keepdim=True)) / tex.std(dim=(1, 2), keepdim=True).clamp_min(1e-6)
     pick = torch.floor(rng.uniform() * len(_FROST_LOOKS)).long().clamp_(max=len(_FROST_LOOKS) - 1)
     looks = _FROST_LOOKS.to(tex.device)[pick]  # [N, 2, 3]
