@@ -31,20 +31,27 @@ def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = 
     """(score, image id, point key) of the ``top`` largest changes vs clean, one entry per image."""
     clean = store.predictions(model, CLEAN)
     ids = sorted(clean)
+    detection = plan.spec.task == "detection"
+    reference = detections_of(clean) if detection else np.stack([clean[i] for i in ids])
     candidates: list[tuple[float, int, str]] = []
     for condition in plan.conditions:
         for point in condition.points:
             rows = store.predictions(model, point.key)
-            if plan.spec.task == "detection":
-                scores = change_scores(detections_of(clean), detections_of(rows))
+            if detection:
+                scores = change_scores(reference, detections_of(rows))
             else:
-                scores = classification_change_scores(
-                    np.stack([clean[i] for i in ids]), np.stack([rows[i] for i in ids])
-                )
+                scores = classification_change_scores(reference, np.stack([rows[i] for i in ids]))
             candidates += [(float(s), i, point.key) for s, i in zip(scores, ids)]
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    # Spread the examples over conditions: the worst image of each condition first, then the rest.
+    condition_of = {p.key: c.name for c in plan.conditions for p in c.points}
+    firsts, seen_conditions = [], set()
+    for cand in candidates:
+        if condition_of[cand[2]] not in seen_conditions:
+            seen_conditions.add(condition_of[cand[2]])
+            firsts.append(cand)
     chosen, seen = [], set()
-    for score, image_id, key in candidates:
+    for score, image_id, key in firsts + candidates:
         if score <= 0 or image_id in seen:
             continue
         seen.add(image_id)
