@@ -13,6 +13,7 @@ import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.metrics.classification import evaluate_classification
+from fieldready.metrics.confusion import detection_confusion
 from fieldready.metrics.detection import evaluate_detection
 from fieldready.metrics.stability import consistency_eval, flip_rate
 from fieldready.plan import CLEAN, TestPlan
@@ -98,7 +99,14 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                 unit = UnitResult(model.name, point.key, {})
                 if labelled:
                     result = evaluate_detection(targets, detections, category_ids=category_ids)
-                    unit = UnitResult(model.name, point.key, dict(result.stats), dict(result.per_class), result)
+                    per_class = {c: dict(v) for c, v in result.per_class.items()}
+                    if point.key == CLEAN:  # the detection-aware confusion counts of the clean table
+                        confusion = detection_confusion(targets, detections, category_ids=category_ids)
+                        for c, counts in confusion.per_class.items():
+                            per_class.setdefault(c, {}).update(
+                                tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
+                            )
+                    unit = UnitResult(model.name, point.key, dict(result.stats), per_class, result)
                 if wants_consistency and point.key != CLEAN:
                     clean = detections_of(store.predictions(model.name, CLEAN))
                     consistency = consistency_eval(clean, detections, category_ids=category_ids)
