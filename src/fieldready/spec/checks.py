@@ -122,7 +122,9 @@ def _check_conditions(loaded: LoadedSpec, errors: list[SpecError]) -> list[str]:
                 continue
             for sub in expanded:
                 errors += _check_corruption_condition(loaded, sub, path)
-            names += [condition_name(c) for c in expanded]
+                if condition_name(sub) in names:
+                    errors.append(loc.error(path, f"preset {condition.preset!r} adds condition {condition_name(sub)!r}, which the spec already has; name yours differently"))
+                names.append(condition_name(sub))
             continue
         if condition.compose is not None:
             for j, step in enumerate(condition.compose):
