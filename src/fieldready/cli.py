@@ -28,6 +28,10 @@ class _Group(click.Group):
         except FieldreadyError as exc:
             click.echo(str(exc) if isinstance(exc, SpecError) else f"error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except OSError as exc:  # an I/O failure outside the checked paths: still one line, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}; check the path, permissions and free disk space", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
             click.echo("interrupted: finished batches are saved; run the same command again to resume", err=True)
             ctx.exit(130)

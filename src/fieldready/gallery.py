@@ -14,6 +14,7 @@ import torch
 
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageTargets
+from fieldready.errors import StoreError
 from fieldready.evaluate import detections_of, targets_of
 from fieldready.metrics.failures import change_scores, classification_change_scores
 from fieldready.plan import CLEAN, TestPlan
@@ -64,7 +65,10 @@ def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = 
 def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir: Path, *, device: torch.device) -> Results:
     """Write gallery PNGs under ``run_dir/gallery`` and return results with each model's gallery."""
     folder = Path(run_dir) / "gallery"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot create the gallery folder ({exc.strerror})") from None
     records = {r.image_id: r for r in plan.dataset.records}
     by_name = {m.name: m for m in results.models}
     for entry in plan.models:
@@ -78,7 +82,7 @@ def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir:
             stem = f"{_safe(entry.name)}-{n}"
             pngs = _draw(plan, store, entry.name, image_id, [CLEAN, key], pair)
             for suffix, png in zip(("clean", "corrupted"), pngs):
-                (folder / f"{stem}-{suffix}.png").write_bytes(png)
+                _write(folder / f"{stem}-{suffix}.png", png)
             items.append(
                 GalleryItem(
                     image_id=image_id,
@@ -130,6 +134,13 @@ def _draw(plan: TestPlan, store: ResultStore, model: str, image_id: int, keys: l
                 )
             )
     return out
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write the gallery image ({exc.strerror}); free disk space and run the same command again") from None
 
 
 def _to_uint8(images: torch.Tensor) -> np.ndarray:
