@@ -100,9 +100,16 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
     if not todo:
         return RunStats(0, len(todo_all), 0.0, str(device))
     adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task) for m in plan.models]
-    per_image = len(plan.points) * len(adapters)
-    total = sum(len(b.records) for b in todo) * per_image
-    bar = tqdm(total=total, unit="pred", desc=plan.spec.name, disable=None if progress else True, smoothing=0.1)
+    units = len(plan.points) * len(adapters)
+    total = sum(len(b.records) for b in todo_all)
+    bar = tqdm(
+        total=total,
+        initial=total - sum(len(b.records) for b in todo),
+        unit="img",
+        desc=f"{plan.spec.name}: {units} units",
+        disable=None if progress else True,
+        smoothing=0.1,
+    )
     start = time.perf_counter()
     try:
         for batch in todo:
@@ -115,7 +122,7 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
                 predictions=predictions,
                 targets=targets,
             )
-            bar.update(len(batch.records) * per_image)
+            bar.update(len(batch.records))
     finally:
         bar.close()
     return RunStats(len(todo), len(todo_all) - len(todo), time.perf_counter() - start, str(device))
