@@ -74,7 +74,7 @@ def _judged(
     if rep_get is None or value is None:
         return value, None, None
     reps = np.asarray(criterion_value(plan, criterion, model, rep_get), dtype=np.float64)
-    return value, interval(reps, confidence=criterion.confidence), reps
+    return value, interval(reps, confidence=criterion.confidence, estimate=value), reps
 
 
 def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance) -> Results:

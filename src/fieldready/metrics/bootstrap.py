@@ -7,6 +7,8 @@ interval (the image-to-image variation common to both cancels).
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from fieldready.errors import DataError
@@ -37,9 +39,14 @@ def check_indices(indices: np.ndarray, n: int) -> np.ndarray:
     return idx.astype(np.int64, copy=False)
 
 
-def interval(replicates: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float] | None:
+def interval(
+    replicates: np.ndarray, *, confidence: float = 0.95, estimate: float | None = None
+) -> tuple[float, float] | None:
     """Percentile interval of the finite replicates; None when fewer than half of them are finite.
 
+    With ``estimate`` (the value measured on all images) the percentiles are bias-corrected (Efron's
+    BC): AP's interpolated-precision envelope takes a maximum, so resampled AP drifts upwards, and a
+    plain percentile interval can end up beside the measured value instead of around it.
     A resample can lack data (e.g. no ground truth of a class): those rows are NaN and left out;
     if most are missing the interval would describe another population, so there is none.
     """
@@ -50,7 +57,13 @@ def interval(replicates: np.ndarray, *, confidence: float = 0.95) -> tuple[float
     if finite.size == 0 or finite.size < 0.5 * r.size:
         return None
     alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
+    levels = np.array([alpha, 1.0 - alpha])
+    if estimate is not None and np.isfinite(estimate):
+        below = (np.count_nonzero(finite < estimate) + 0.5 * np.count_nonzero(finite == estimate)) / finite.size
+        below = float(np.clip(below, 0.5 / finite.size, 1.0 - 0.5 / finite.size))
+        z0 = NormalDist().inv_cdf(below)
+        levels = np.array([NormalDist().cdf(2 * z0 + NormalDist().inv_cdf(q)) for q in levels])
+    lo, hi = np.quantile(finite, levels)
     return float(lo), float(hi)
 
 
