@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from fieldready.corruptions._jpeg import jpeg_cv2, jpeg_torch
@@ -100,20 +102,45 @@ def box_matrix(size_in: int, size_out: int, *, device: torch.device) -> torch.Te
     return w.float().to(device)
 
 
-def box_downscale(x: torch.Tensor, size_out: int, dim: int) -> torch.Tensor:
-    """PIL BOX downscaling along ``dim`` through a running sum: each output is the mean of a contiguous input run.
+@functools.lru_cache(maxsize=128)
+def box_runs(size_in: int, size_out: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """PIL BOX runs: (first input index, run length) of each output pixel, and the shortest and longest run.
 
-    O(size) per output line instead of a dense weight matrix product.
+    Each output pixel is the mean of the contiguous input pixels whose centres fall under it.
     """
-    weights = box_matrix(x.shape[dim], size_out, device=torch.device("cpu")) > 0
-    j = torch.arange(x.shape[dim])
-    start = torch.where(weights, j, x.shape[dim]).amin(1)
-    stop = torch.where(weights, j + 1, 0).amax(1)
-    csum = torch.cat([torch.zeros_like(x.narrow(dim, 0, 1)), x.cumsum(dim)], dim)
-    total = csum.index_select(dim, stop.to(x.device)) - csum.index_select(dim, start.to(x.device))
-    shape = [1] * x.dim()
-    shape[dim] = size_out
-    return total / (stop - start).to(x.device, torch.float32).view(shape)
+    weights = box_matrix(size_in, size_out, device=torch.device("cpu")) > 0
+    j = torch.arange(size_in)
+    start = torch.where(weights, j, size_in).amin(1)
+    count = torch.where(weights, j + 1, 0).amax(1) - start
+    return start, count, int(count.min()), int(count.max())
+
+
+def box_downscale_rows(x: torch.Tensor, size_out: int) -> torch.Tensor:
+    """PIL BOX downscaling of the rows (dim -2) of ``x``: the *sum* of each run (divide by ``box_runs`` counts).
+
+    Whole rows are gathered and added (contiguous copies, fast on any device): the shortest run
+    length of terms for every output row, then the extra term only for the rows with a longer run.
+    """
+    start, count, shortest, longest = box_runs(x.shape[-2], size_out)
+    start = start.to(x.device)
+    out = x.index_select(-2, start)
+    for t in range(1, longest):
+        if t < shortest:
+            out.add_(x.index_select(-2, start + t))
+        else:
+            rows = torch.nonzero(count > t).flatten().to(x.device)
+            out.index_add_(-2, rows, x.index_select(-2, start[rows] + t))
+    return out
+
+
+def box_downscale(x: torch.Tensor, size_h: int, size_w: int) -> torch.Tensor:
+    """PIL BOX downscaling of the last two dims to ``size_h × size_w`` (the mean of each box of pixels)."""
+    _, count_h, _, _ = box_runs(x.shape[-2], size_h)
+    _, count_w, _, _ = box_runs(x.shape[-1], size_w)
+    y = box_downscale_rows(x, size_h)
+    y = box_downscale_rows(y.transpose(-1, -2).contiguous(), size_w).transpose(-1, -2)
+    area = (count_h[:, None] * count_w[None, :]).to(x.device, torch.float32)
+    return y / area
 
 
 def nearest_index(size_in: int, size_out: int, *, device: torch.device) -> torch.Tensor:
@@ -140,7 +167,11 @@ def pixelate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sc
     sh, sw = max(1, int(h * factor)), max(1, int(w * factor))
     if (sh, sw) == (h, w):
         return images.clone()
-    small = box_downscale(box_downscale(images, sw, 3), sh, 2)
-    small = torch.round(small * 255.0) / 255.0  # PIL holds the small image in 8 bits
-    out = small.index_select(2, nearest_index(sh, h, device=images.device))
-    return out.index_select(3, nearest_index(sw, w, device=images.device)).clamp_(0.0, 1.0)
+    count_h, count_w = box_runs(h, sh)[1], box_runs(w, sw)[1]
+    # Rows first, then the columns as rows of the transposed (smaller) result: only row gathers.
+    small_t = box_downscale_rows(box_downscale_rows(images, sh).transpose(-1, -2).contiguous(), sw)  # [N, C, sw, sh]
+    scale = (255.0 / (count_w[:, None] * count_h[None, :]).to(images.device, torch.float32))
+    small_t = torch.round(small_t.mul_(scale)).div_(255.0)  # PIL holds the small image in 8 bits
+    # Nearest-neighbour enlargement, also as row gathers: the columns on the transposed image, then the rows.
+    up = small_t.index_select(-2, nearest_index(sw, w, device=images.device)).transpose(-1, -2).contiguous()
+    return up.index_select(-2, nearest_index(sh, h, device=images.device)).clamp_(0.0, 1.0)
