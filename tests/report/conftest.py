@@ -10,6 +10,7 @@ import pytest
 from fieldready.report.gallery import draw_classification, draw_detections
 from fieldready.results import (
     ClassResult,
+    Comparison,
     ConditionInfo,
     ConditionResult,
     CriterionResult,
@@ -58,6 +59,20 @@ CONDITIONS = [
     ("night", "composed", 0.10, [None], ""),
 ]
 CLASSES = {0: "person", 1: "helmet", 2: "vest", 3: "forklift"}
+
+# Paired differences vs the baseline model-a (model − baseline): clean mAP and production score with CIs.
+COMPARISONS = {
+    "model-b": dict(clean_difference=0.01, clean_ci=[-0.012, 0.031], production_difference=0.03,
+                    production_ci=[0.008, 0.052]),
+    "model-c": dict(clean_difference=-0.03, clean_ci=[-0.051, -0.009], production_difference=-0.04,
+                    production_ci=[-0.065, -0.015]),
+}
+
+
+def _counts(i: int, rank: int) -> dict[str, float]:
+    """Detection confusion counts as results.json stores them (floats holding whole numbers)."""
+    missed = 3 + i + rank
+    return {"tp": float(40 - 3 * i), "fp": float(2 + rank), "fn": float(missed), "wrong_class": float(i % 3)}
 
 # Per model: clean mAP and sensitivity per family (drop per unit of normalised severity).
 MODELS = {
@@ -147,11 +162,13 @@ def make_detection_results(run_dir: Path, *, model_names: dict[str, str] | None 
                         "flip_rate": 0.05 * rank},
             families=families,
             per_class=[ClassResult(class_id=i, name=n, metrics={"ap": round(clean + 0.03 * (i - 1.5), 4),
-                                                               "ap50": round(clean + 0.2, 4)},
+                                                               "ap50": round(clean + 0.2, 4), **_counts(i, rank)},
                                    drop=round(0.04 + 0.03 * ((i + rank) % 4), 4))
                        for i, n in CLASSES.items()],
             criteria=_criteria(name, clean, blur_drop, round(mpc / clean, 4), prod),
-            conditions=conds, gallery=gallery))
+            conditions=conds, gallery=gallery,
+            comparison=Comparison(against=rename.get("model-a", "model-a"), metric="map", **COMPARISONS[name])
+            if name in COMPARISONS else None))
     names = [m.name for m in models]
     return Results(
         name="ppe-detector-release", title="PPE detector release readiness", task="detection",
@@ -199,7 +216,10 @@ def make_classification_results(run_dir: Path) -> Results:
             criteria=[CriterionResult(id="noise-top1", description="top-1 drop under noise", metric="top1",
                                       scope="gaussian_noise", kind="max_drop", threshold=0.10, value=drop,
                                       passed=drop <= 0.10)],
-            conditions=conds, gallery=gallery))
+            conditions=conds, gallery=gallery,
+            comparison=None if rank == 1 else Comparison(
+                against="resnet-s", metric="top1", clean_difference=0.02, clean_ci=[-0.01, 0.05],
+                production_difference=-0.055, production_ci=[-0.08, -0.03], mcnemar_p=0.2101, wins=9, losses=3)))
     return Results(
         name="pets", title="Pet classifier readiness", task="classification", spec_hash="sha256:01",
         plan_hash="sha256:02", primary_metric="top1", metric_names={"top1": "top-1 accuracy"},

@@ -66,3 +66,10 @@ def test_page_one_lists_blocking_criteria_that_did_not_pass(page_one):
         m = next(m for m in results.models if m.production_ci)
         assert squash(f"{m.production_score:.3f}") in flat
         assert squash(f"[{m.production_ci[0]:.3f}, {m.production_ci[1]:.3f}]") in flat
+
+
+def test_page_one_table_header_does_not_break_words(page_one):
+    _, text, _ = page_one
+    header = next(line for line in text.splitlines() if "Model" in line and "Verdict" in line)
+    assert re.match(r"\s*#\s+Model\s+Verdict\s+Production", header), header
+    assert not re.search(r"\bRan\b", text), "the rank header is broken over two lines"

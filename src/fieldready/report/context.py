@@ -56,6 +56,33 @@ def _fmt_ci(ci: list[float] | None) -> str:
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci and len(ci) == 2 else ""
 
 
+def _fmt_signed(value: float | None) -> str:
+    """A difference with its sign ('+0.028', '−0.164'); '—' when missing."""
+    text = fmt(value)
+    if text == "—" or value is None:
+        return text
+    if text.lstrip("-").strip("0.") == "":  # rounds to zero: no sign
+        return text.lstrip("-")
+    return ("+" + text) if value > 0 else "−" + text.lstrip("-")
+
+
+def _fmt_signed_ci(ci: list[float] | None) -> str:
+    return f"[{_fmt_signed(ci[0])}, {_fmt_signed(ci[1])}]" if ci and len(ci) == 2 else ""
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None or p != p:
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt_count(value: float | None) -> str:
+    """Counts are whole numbers even when results.json stores them as floats."""
+    if value is None or value != value:
+        return "—"
+    return str(int(round(value)))
+
+
 def _threshold_text(c: CriterionResult) -> str:
     return _KIND_TEXT[c.kind].format(t=fmt(c.threshold))
 
@@ -142,6 +169,29 @@ class TableView:
 
 
 @dataclass(frozen=True)
+class ComparisonRow:
+    model: str
+    clean: str
+    clean_ci: str
+    production: str
+    production_ci: str
+    mcnemar_p: str
+    wins_losses: str
+    reading: str
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    """Paired differences (candidate − baseline) on the same images, one row per candidate."""
+
+    against: str
+    metric: str
+    rows: list[ComparisonRow]
+    mcnemar: bool
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
 class Chart:
     id: str
     title: str
@@ -185,12 +235,14 @@ class ReportContext:
     criteria: list[CriterionRow]
     model_names: list[str]
     comparison: TableView
+    baseline_comparison: ComparisonView | None
     conditions: TableView
     curves: list[Chart]
     heatmaps: list[Chart]
     families: Chart | None
     scatter: Chart | None
     per_class: list[tuple[str, TableView]]
+    per_class_counts: bool
     gallery: list[GalleryView]
     provenance: list[tuple[str, str]]
     model_hashes: list[tuple[str, str]]
@@ -331,10 +383,79 @@ def _comparison(r: Results) -> TableView:
     return TableView(["", *[m.name for m in r.models]], rows)
 
 
+def _higher_is_better(metric: str) -> bool:
+    """The metric's direction from fieldready's metric table (imported lazily; unknown = higher is better)."""
+    from fieldready.metrics import METRICS
+
+    info = METRICS.get(metric)
+    return True if info is None else info.higher_is_better
+
+
+def _significance(diff: float | None, ci: list[float] | None, p: float | None,
+                  higher: bool) -> tuple[str, str]:
+    """(word, reason) read from a difference's CI and/or McNemar's p at 95 %: a display decision only.
+
+    Significant means every available test says so: the CI excludes 0 and/or p < 0.05. When the two
+    disagree the difference is called not clearly distinguishable, with both facts in the reason.
+    """
+    tests: list[tuple[bool, str]] = []
+    if ci and len(ci) == 2:
+        excl = ci[0] > 0 or ci[1] < 0
+        tests.append((excl, "95 % CI excludes 0" if excl else "95 % CI includes 0"))
+    if p is not None and p == p:
+        tests.append((p < 0.05, "McNemar p < 0.001" if p < 0.001 else f"McNemar p = {_fmt_p(p)}"))
+    if diff is None or not tests:
+        return "not assessed", "no interval or test in the results"
+    reason = ", ".join(t for _, t in tests)
+    if all(sig for sig, _ in tests):
+        better = (diff > 0) == higher
+        return ("significantly better" if better else "significantly worse"), reason
+    if any(sig for sig, _ in tests):
+        return "not clearly distinguishable at 95 %", reason + " (the tests disagree)"
+    return "not distinguishable at 95 %", reason
+
+
+def _versus(word: str, against: str) -> str:
+    if word.startswith("significantly"):
+        return f"{word} than {against}"
+    if word == "not assessed":
+        return f"not assessed against {against}"
+    return word.replace(" at 95 %", f" from {against} at 95 %")
+
+
+def _baseline_comparison(r: Results) -> ComparisonView | None:
+    compared = [m for m in r.models if m.comparison is not None]
+    if not compared:
+        return None
+    first = compared[0].comparison
+    assert first is not None
+    metric = first.metric
+    higher = _higher_is_better(metric)
+    mname = _metric_name(r, metric)
+    mcnemar = any(m.comparison.mcnemar_p is not None or m.comparison.wins is not None for m in compared)  # type: ignore[union-attr]
+    rows = []
+    for m in compared:
+        c = m.comparison
+        assert c is not None
+        clean_word, clean_why = _significance(c.clean_difference, c.clean_ci, c.mcnemar_p, higher)
+        prod_word, prod_why = _significance(c.production_difference, c.production_ci, None, True)
+        reading = (f"Clean {mname}: {_versus(clean_word, c.against)} ({clean_why}); "
+                   f"production score: {_versus(prod_word, c.against)} ({prod_why}).")
+        wl = "—" if c.wins is None and c.losses is None else f"{_fmt_count(c.wins)} / {_fmt_count(c.losses)}"
+        rows.append(ComparisonRow(m.name, _fmt_signed(c.clean_difference), _fmt_signed_ci(c.clean_ci),
+                                  _fmt_signed(c.production_difference), _fmt_signed_ci(c.production_ci),
+                                  _fmt_p(c.mcnemar_p), wl, reading))
+    return ComparisonView(first.against, mname, rows, mcnemar, higher)
+
+
 def _conditions_table(r: Results) -> TableView:
     rows = [[c.name, ", ".join(c.corruptions), c.family, f"{c.frequency * 100:.0f} %",
              ", ".join(c.severities) + (f" ({c.unit})" if c.unit else "")] for c in r.conditions]
     return TableView(["Condition", "Corruptions", "Family", "Frequency", "Severities"], rows)
+
+
+# Detection-aware confusion counts at IoU 0.5, score >= 0.5 (metrics.confusion): whole numbers, own headers.
+COUNT_HEADERS = {"tp": "TP", "fp": "FP", "fn": "missed", "wrong_class": "wrong class"}
 
 
 def _per_class(r: Results, top: int = 3) -> list[tuple[str, TableView]]:
@@ -343,14 +464,22 @@ def _per_class(r: Results, top: int = 3) -> list[tuple[str, TableView]]:
         if not m.per_class:
             continue
         keys = _keys([c.metrics for c in m.per_class])
+        # Scores first, then the counts in a fixed reading order.
+        keys = [k for k in keys if k not in COUNT_HEADERS] + [k for k in COUNT_HEADERS if k in keys]
         drops = sorted((c.drop for c in m.per_class if c.drop is not None and c.drop > 0), reverse=True)[:top]
         cut = drops[-1] if drops else None
         rows, hl = [], []
         for c in m.per_class:
-            rows.append([c.name, *[fmt(c.metrics.get(k)) for k in keys], fmt(c.drop)])
+            cells = [_fmt_count(c.metrics.get(k)) if k in COUNT_HEADERS else fmt(c.metrics.get(k)) for k in keys]
+            rows.append([c.name, *cells, fmt(c.drop)])
             hl.append(cut is not None and c.drop is not None and c.drop >= cut)
-        out.append((m.name, TableView(["Class", *[_metric_name(r, k) for k in keys], "Drop under corruption"], rows, hl)))
+        headers = [COUNT_HEADERS.get(k) or _metric_name(r, k) for k in keys]
+        out.append((m.name, TableView(["Class", *headers, "Drop under corruption"], rows, hl)))
     return out
+
+
+def _has_counts(r: Results) -> bool:
+    return any(k in COUNT_HEADERS for m in r.models for c in m.per_class for k in c.metrics)
 
 
 # ----------------------------------------------------------------------------- charts
@@ -504,9 +633,9 @@ def build_context(r: Results, *, run_dir: Path) -> ReportContext:
         sections=SECTIONS,
         recommendation_model=r.recommendation.model, recommendation_reason=r.recommendation.reason,
         models=_summaries(r), criteria=_criteria_rows(r), model_names=[m.name for m in r.models],
-        comparison=_comparison(r), conditions=_conditions_table(r),
+        comparison=_comparison(r), baseline_comparison=_baseline_comparison(r), conditions=_conditions_table(r),
         curves=curves, heatmaps=heatmaps, families=fam, scatter=scatter,
-        per_class=_per_class(r), gallery=_gallery(r, run_dir),
+        per_class=_per_class(r), per_class_counts=_has_counts(r), gallery=_gallery(r, run_dir),
         provenance=_provenance(r), model_hashes=sorted(r.provenance.model_hashes.items()),
         versions=sorted(r.provenance.versions.items()),
         spec_text=r.provenance.spec_text, spec_path=r.provenance.spec_path, signoff=signoff,
