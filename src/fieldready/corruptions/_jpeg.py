@@ -30,15 +30,36 @@ def quant_table(base: list[int], quality: int) -> torch.Tensor:
     return torch.clamp(torch.floor((t * scale + 50) / 100), 1, 255).view(8, 8).float()
 
 
+_INV = np.float32(255.0)
+
+
+def _jpeg_one(src: np.ndarray, dst: np.ndarray, params: list[int]) -> None:
+    """Round-trip one ``[3, H, W]`` float image in [0, ∞) through libjpeg into ``dst`` (same shape, float32)."""
+    # convertScaleAbs rounds (half to even, like torch.round) and saturates at 255; src is never negative here.
+    bgr = cv2.merge([cv2.convertScaleAbs(src[c], alpha=255.0) for c in (2, 1, 0)])
+    ok, buf = cv2.imencode(".jpg", bgr, params)
+    if not ok:
+        raise RuntimeError("libjpeg could not encode the image")
+    for c, plane in zip((2, 1, 0), cv2.split(cv2.imdecode(buf, cv2.IMREAD_COLOR))):
+        np.divide(plane, _INV, out=dst[c], dtype=np.float32)
+
+
 def jpeg_cv2(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode/decode each image with libjpeg (cv2, 4:2:0 as PIL's default) on CPU."""
-    arr = (images.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    """Encode/decode each image with libjpeg (cv2, 4:2:0 as PIL's default) on CPU.
+
+    Planes go straight from the float batch to an interleaved uint8 BGR image and back into a
+    preallocated output (cv2's SIMD conversions), with no torch permute/flip copies on the way.
+    """
+    x = images.detach().contiguous()
+    if float(x.amin()) < 0.0:
+        x = x.clamp(0.0, 1.0)
+    src = x.numpy()
+    out = torch.empty(images.shape, dtype=torch.float32)
+    dst = out.numpy()
     params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
-    out = np.empty_like(arr)
-    for i, img in enumerate(arr):  # libjpeg codes one image per call; this is I/O, not image math
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), params)
-        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+    for i in range(src.shape[0]):  # libjpeg codes one image per call; this is I/O, not image math
+        _jpeg_one(src[i], dst[i], params)
+    return out
 
 
 def _dct_matrix(device: torch.device) -> torch.Tensor:
