@@ -102,3 +102,11 @@ def test_classification_per_class_table_has_no_count_note(tmp_path):
     html = _html(make_classification_results(tmp_path), tmp_path)
     section = re.search(r'<section id="clean">.*?</section>', html, re.S).group(0)
     assert "IoU" not in section and "TP" not in section
+
+
+def test_long_tick_labels_wrap_instead_of_running_off_the_chart():
+    from fieldready.report.charts import _tick_labels
+
+    labels, rotation = _tick_labels(["clean", "brightness -0.3 + gaussian_noise 0.05"])
+    assert rotation == 0 and all(len(line) <= 16 for line in labels[1].split("\n")), labels
+    assert _tick_labels(["clean", "level 1", "level 3", "level 5"]) == (["clean", "level 1", "level 3", "level 5"], 30)

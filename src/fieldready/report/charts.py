@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display here, and the SVG backend is used explicitly below
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = [
@@ -76,6 +78,16 @@ def _to_svg(fig: plt.Figure, key: str) -> str:
     return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart"', svg, count=1)
 
 
+def _tick_labels(labels: Sequence[str], width: int = 14) -> tuple[list[str], int]:
+    """Tick labels that fit: long ones (a composed condition's recipe) wrap over lines, never run off the chart.
+
+    Returns the labels and the rotation: 30° only for several medium-length labels that would collide.
+    """
+    out = ["\n".join(textwrap.wrap(s, width, break_on_hyphens=False)) or s for s in labels]
+    longest = max((len(s) for s in labels), default=0)
+    return out, (30 if 6 < longest <= width and len(labels) > 3 else 0)
+
+
 def _nan(values: Sequence[float | None]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
 
@@ -107,13 +119,15 @@ def severity_curve_svg(
         for t in thresholds:
             color = "#444444" if t.style is None else MODEL_COLORS[t.style % len(MODEL_COLORS)]
             ax.axhline(t.y, color=color, linestyle=(0, (1, 2)), linewidth=1.1, label=t.label)
-        ax.set_xticks(x, list(xlabels), rotation=30 if max((len(s) for s in xlabels), default=0) > 6 else 0)
+        ticks, rotation = _tick_labels(xlabels)
+        ax.set_xticks(x, ticks, rotation=rotation, ha="right" if rotation else "center")
         ax.set_title(title)
         ax.set_xlabel("severity")
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", linewidth=0.4, alpha=0.5)
         # Below the axes: a legend inside would hide the lines it explains.
-        ax.legend(fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=3)
+        extra = max((t.count("\n") for t in ticks), default=0)  # wrapped tick labels push the legend down
+        ax.legend(fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3 - 0.08 * extra), ncols=3)
         return _to_svg(fig, key)
 
 
@@ -130,15 +144,16 @@ def heatmap_svg(
     """Corruption × severity grid of the drop vs clean (darker = larger drop), numbers in the cells."""
     data = np.array([_nan(r) for r in values], dtype=float) if rows else np.zeros((0, 0))
     with matplotlib.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(4.2, 0.45 + 0.3 * max(len(rows), 1)))
+        fig, ax = plt.subplots(figsize=(4.2, 0.6 + 0.32 * max(len(rows), 1)))
         masked = np.ma.masked_invalid(data)
         cmap = matplotlib.colormaps["Greys"].with_extremes(bad="#ffffff")
         im = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-9), aspect="auto")
         for (i, j), v in np.ndenumerate(data):
             if not math.isnan(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5,
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7.5,
                         color="white" if v > 0.55 * vmax else "black")
         ax.set_xticks(range(len(cols)), list(cols))
+        ax.set_xlabel("severity step (as listed under Conditions tested)", fontsize=7)
         ax.set_yticks(range(len(rows)), list(rows))
         ax.set_title(title)
         ax.tick_params(length=0)
@@ -158,7 +173,7 @@ def family_bars_svg(
     """Grouped bars: mean metric per corruption family, one hatched bar per model."""
     hatches = ["", "///", "...", "xxx", "\\\\\\", "ooo", "---", "+++"]
     with matplotlib.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(6.4, 2.6))
+        fig, ax = plt.subplots(figsize=(4.2, 2.6))
         x = np.arange(len(families))
         width = 0.8 / max(len(series), 1)
         for k, s in enumerate(series):
@@ -172,11 +187,12 @@ def family_bars_svg(
                 linewidth=0.5,
                 label=s.name,
             )
-        ax.set_xticks(x, list(families))
+        ticks, rotation = _tick_labels(families, width=10)
+        ax.set_xticks(x, ticks, rotation=rotation, ha="right" if rotation else "center")
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", linewidth=0.4, alpha=0.5)
-        ax.legend(fontsize=6.5, frameon=False, ncols=min(len(series), 4), loc="upper center",
-                  bbox_to_anchor=(0.5, -0.12))
+        ax.legend(fontsize=6.5, frameon=False, ncols=min(len(series), 3), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.3 if rotation else -0.15))
         return _to_svg(fig, key)
 
 
@@ -204,6 +220,7 @@ def scatter_svg(
             ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#999999", linewidth=0.6,
                     linestyle="--", label="production = clean")
             ax.legend(fontsize=6.5, frameon=False, loc="lower right")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))  # no crowded, overlapping tick labels
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(linewidth=0.4, alpha=0.5)
