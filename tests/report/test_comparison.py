@@ -79,6 +79,8 @@ def test_lower_is_better_primary_metric_reads_a_negative_difference_as_better(tm
     cmp.metric, cmp.clean_difference, cmp.clean_ci, cmp.mcnemar_p = "error", -0.02, [-0.04, -0.01], 0.01
     text = _text(_vs_section(_html(results, tmp_path)))
     assert "significantly better than resnet-s (95 % CI excludes 0, McNemar p = 0.010)" in text
+    # The production score follows the primary metric's direction: −0.055 in error is an improvement.
+    assert "production score: significantly better than resnet-s (95 % CI excludes 0)" in text
     assert "lower" in text and "is better" in text
 
 

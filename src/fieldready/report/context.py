@@ -438,7 +438,8 @@ def _baseline_comparison(r: Results) -> ComparisonView | None:
         c = m.comparison
         assert c is not None
         clean_word, clean_why = _significance(c.clean_difference, c.clean_ci, c.mcnemar_p, higher)
-        prod_word, prod_why = _significance(c.production_difference, c.production_ci, None, True)
+        # The production score is the primary metric under the production mix: same direction.
+        prod_word, prod_why = _significance(c.production_difference, c.production_ci, None, higher)
         reading = (f"Clean {mname}: {_versus(clean_word, c.against)} ({clean_why}); "
                    f"production score: {_versus(prod_word, c.against)} ({prod_why}).")
         wl = "—" if c.wins is None and c.losses is None else f"{_fmt_count(c.wins)} / {_fmt_count(c.losses)}"
