@@ -26,6 +26,10 @@ from fieldready.store import ResultStore
 __all__ = ["mine_failures", "build_gallery"]
 
 PER_MODEL = 4
+_CHANGE = {
+    "detection": "change vs clean (1 − F1 of matched boxes)",
+    "classification": "change vs clean (top-1 flipped + probability moved)",
+}
 
 
 def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL) -> list[tuple[float, int, str]]:
@@ -91,7 +95,7 @@ def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir:
                     score=round(score, 6),
                     clean_png=f"gallery/{stem}-clean.png",
                     corrupted_png=f"gallery/{stem}-corrupted.png",
-                    caption=f"{Path(record.path).name}: {point.condition} {point.label}, change score {score:.2f}",
+                    caption=f"{Path(record.path).name}: {point.condition} {point.label}; {_CHANGE[plan.spec.task]} {score:.2f}",
                 )
             )
         by_name[entry.name].gallery = items

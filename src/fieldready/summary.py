@@ -28,7 +28,7 @@ from fieldready.results import (
 )
 from fieldready.spec.metric_names import METRICS
 from fieldready.spec.models import Criterion
-from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict
+from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict, scope_label
 
 __all__ = ["build_results", "production_criterion"]
 
@@ -97,7 +97,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                     id=criterion_id(i, crit),
                     description=describe(crit, spec.task),
                     metric=crit.metric,
-                    scope=crit.on + (f" / class {crit.class_}" if crit.class_ else ""),
+                    scope=scope_label(crit, spec.task),
                     kind=crit.kind,  # type: ignore[arg-type]
                     threshold=crit.threshold,
                     value=value,

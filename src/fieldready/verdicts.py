@@ -21,7 +21,7 @@ from fieldready.results import CriterionResult
 from fieldready.spec.metric_names import lookup
 from fieldready.spec.models import Criterion
 
-__all__ = ["Lookup", "criterion_id", "describe", "criterion_value", "judge", "model_verdict", "scope_points"]
+__all__ = ["Lookup", "criterion_id", "describe", "scope_label", "criterion_value", "judge", "model_verdict", "scope_points"]
 
 Value = float | np.ndarray
 # (model, point key, metric name, class id or None) → value (float) or replicates (array)
@@ -56,6 +56,16 @@ def describe(criterion: Criterion, task: str = "detection") -> str:
         "max_drop": f"drop of {what}{scope} vs clean ≤ {t:.0%}",
         "max_drop_vs_baseline": f"{what}{scope} at most {t:.0%} below the baseline",
     }[criterion.kind]
+
+
+def scope_label(criterion: Criterion, task: str) -> str:
+    """Where a criterion is measured, in words: clean, a condition, all conditions or the production mix."""
+    meta = lookup(task, criterion.metric)
+    if meta is not None and meta.scope == "aggregate" and criterion.on in ("clean", "all"):
+        label = "production mix" if criterion.metric == "production_score" else "all conditions"
+    else:
+        label = "all conditions" if criterion.on == "all" else criterion.on
+    return label + (f" / class {criterion.class_}" if criterion.class_ else "")
 
 
 def scope_points(plan: TestPlan, criterion: Criterion) -> list[str]:
