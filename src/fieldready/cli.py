@@ -70,7 +70,7 @@ def plan(spec: Path, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2))
         return
     click.echo(f"plan {summary['name']} ({summary['task']})  hash {summary['plan_hash']}")
-    click.echo(f"images {summary['images']}  models {len(summary['models'])}  units {summary['units']}  batch size {summary['batch_size']}")
+    click.echo(f"images {summary['images']}  models {len(summary['models'])}  units {summary['unit_count']}  batch size {summary['batch_size']}")
     for c in summary["conditions"]:
         labels = ", ".join(p["label"] for p in c["points"])
         click.echo(f"  {c['name']:<24} {c['family']:<10} freq {c['frequency']:<5g} {labels}")

@@ -133,7 +133,8 @@ class TestPlan:
                 }
                 for c in self.conditions
             ],
-            "units": len(self.units),
+            "unit_count": len(self.units),
+            "units": [{"model": m, "point": p} for m, p in self.units],
             "seed": self.seed,
             "batch_size": self.batch_size,
             "cost": {
