@@ -27,7 +27,7 @@ from fieldready.results import (
     Results,
 )
 from fieldready.spec.metric_names import METRICS
-from fieldready.spec.models import Criterion
+from fieldready.spec.models import Criterion, SeverityScope
 from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict, scope_label
 
 __all__ = ["build_results", "production_criterion"]
@@ -92,6 +92,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
         criteria = []
         for i, crit in enumerate(spec.criteria):
             value, ci, _ = _judged(plan, crit, name, point_get, rep_get)
+            passed = judge(value, crit, ci)
             criteria.append(
                 CriterionResult(
                     id=criterion_id(i, crit),
@@ -101,10 +102,11 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                     kind=crit.kind,  # type: ignore[arg-type]
                     threshold=crit.threshold,
                     value=value,
-                    passed=judge(value, crit, ci),
+                    passed=passed,
                     blocking=crit.severity == "blocking",
                     ci=list(ci) if ci is not None else None,
                     confidence=crit.confidence if ci is not None else None,
+                    note=_severity_note(plan, crit, name, point_get) if passed is not True else "",
                 )
             )
         production, production_ci, production_reps[name] = _judged(
@@ -192,6 +194,26 @@ def _comparison(
         test = mcnemar_exact(logits_a.argmax(axis=1) == labels, logits_b.argmax(axis=1) == labels)
         out.mcnemar_p, out.wins, out.losses = test.p_value, test.a_only, test.b_only
     return out
+
+
+def _severity_note(plan: TestPlan, criterion: Criterion, model: str, get: Callable) -> str:
+    """For a criterion on a condition with several severities: which of them fail on their own.
+
+    "fails at 1.5, 2 (passes at 0.5, 1)" tells a reader what would change the decision.
+    """
+    condition = next((c for c in plan.conditions if c.name == criterion.on), None)
+    if condition is None or len(condition.points) < 2 or criterion.severities is not None:
+        return ""
+    failing, passing = [], []
+    for point in condition.points:
+        if point.severity is None:
+            return ""
+        alone = criterion.model_copy(update={"severities": SeverityScope(min=point.severity, max=point.severity)})
+        value = _finite(criterion_value(plan, alone, model, get))
+        (passing if judge(value, alone) else failing).append(point.label)
+    if not failing:
+        return f"each severity passes on its own ({', '.join(passing)}); only their combination is borderline"
+    return f"fails at {', '.join(failing)}" + (f" (passes at {', '.join(passing)})" if passing else " (every severity)")
 
 
 def _robustness(plan: TestPlan, model: str, get: Callable) -> dict[str, float | None]:
