@@ -19,23 +19,25 @@ def plasma_fractal(rng: ImageRNG, size: int, decay: float) -> torch.Tensor:
     recursion is one vectorised step over the whole batch, with noise from the per-image streams.
     """
     n = len(rng)
-    m = torch.zeros((n, size, size), device=rng.device)
+    # The grid of the current step as a dense [N, a, a] array (a = size / step); each level interleaves it
+    # with its three new point sets into the next one, so no strided writes into a full-size map.
+    grid = torch.zeros((n, 1, 1), device=rng.device)
     step = size
     wibble = 100.0
     while step >= 2:
-        half = step // 2
-        corner = m[:, 0:size:step, 0:size:step]
-        sq = corner + torch.roll(corner, -1, dims=1)
+        ul = grid
+        sq = ul + torch.roll(ul, -1, dims=1)
         sq = sq + torch.roll(sq, -1, dims=2)
-        m[:, half:size:step, half:size:step] = sq / 4 + wibble * rng.uniform(*sq.shape[1:], low=-wibble, high=wibble)
-        dr = m[:, half:size:step, half:size:step]
-        ul = m[:, 0:size:step, 0:size:step]
+        dr = sq / 4 + wibble * rng.uniform(*sq.shape[1:], low=-wibble, high=wibble)
         lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
-        m[:, 0:size:step, half:size:step] = lt / 4 + wibble * rng.uniform(*lt.shape[1:], low=-wibble, high=wibble)
+        lt = lt / 4 + wibble * rng.uniform(*lt.shape[1:], low=-wibble, high=wibble)
         tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
-        m[:, half:size:step, 0:size:step] = tt / 4 + wibble * rng.uniform(*tt.shape[1:], low=-wibble, high=wibble)
-        step = half
+        tt = tt / 4 + wibble * rng.uniform(*tt.shape[1:], low=-wibble, high=wibble)
+        a = ul.shape[1]
+        # rows 2i: (corner, left-top point), rows 2i+1: (top-top point, centre)
+        grid = torch.stack([torch.stack([ul, lt], -1), torch.stack([tt, dr], -1)], 2).view(n, 2 * a, 2 * a)
+        step //= 2
         wibble /= decay
-    lo = m.amin(dim=(1, 2), keepdim=True)
-    m = m - lo
-    return m / m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+    m = grid
+    m -= m.amin(dim=(1, 2), keepdim=True)
+    return m.div_(m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12))

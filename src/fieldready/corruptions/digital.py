@@ -28,8 +28,10 @@ def brightness(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_
     v = images.amax(1, keepdim=True)
     v_new = (v + severity).clamp(0.0, 1.0)
     # With hue and saturation fixed, RGB is proportional to V; black pixels (V=0) become grey V'.
-    scaled = images * (v_new / v.clamp_min(1e-12))
-    return torch.where(v > 0, scaled, v_new.expand_as(images)).clamp_(0.0, 1.0)
+    # Black pixels have all channels 0, so adding V' there (and 0 elsewhere) gives the grey.
+    ratio = v_new / v.clamp_min(1e-12)
+    black = torch.where(v > 0, torch.zeros_like(v_new), v_new)
+    return torch.mul(images, ratio).add_(black).clamp_(0.0, 1.0)
 
 
 @register(
@@ -44,7 +46,7 @@ def brightness(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_
 def contrast(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Scale each channel's deviation from its image mean by ``severity``."""
     mean = images.mean(dim=(2, 3), keepdim=True)
-    return ((images - mean) * severity + mean).clamp_(0.0, 1.0)
+    return torch.mul(images, severity).add_(mean * (1.0 - severity)).clamp_(0.0, 1.0)
 
 
 _SAT_MULT = (0.0, 2.0, 5.0, 20.0)

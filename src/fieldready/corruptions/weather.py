@@ -35,7 +35,8 @@ def fog(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: 
     h, w = images.shape[-2:]
     haze = plasma_fractal(rng, next_power_of_2(max(h, w)), decay)[:, None, :h, :w]
     top = images.amax(dim=(1, 2, 3), keepdim=True)
-    return ((images + strength * haze) * top / (top + strength)).clamp_(0.0, 1.0)
+    out = torch.add(images, haze, alpha=strength)  # one full-size buffer, then in place
+    return out.mul_(top / (top + strength)).clamp_(0.0, 1.0)
 
 
 _FROST = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
@@ -60,21 +61,31 @@ def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
     veins = 1.0 - (2.0 * plasma_fractal(rng, size, 1.3) - 1.0).abs()  # ridges look like ice needles
     tex = base + veins**4
     if size < max(h, w):
-        tex = F.interpolate(tex[:, None], scale_factor=max(h, w) / size, mode="bilinear", align_corners=False)[:, 0]
+        # Enlarge only the part that covers the H×W crop (+2 source pixels, so no kept pixel sees the cut).
+        scale = max(h, w) / size
+        sh, sw = min(size, math.ceil(h / scale) + 2), min(size, math.ceil(w / scale) + 2)
+        tex = F.interpolate(
+            tex[:, None, :sh, :sw], scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=False
+        )[:, 0]
     tex = tex[:, :h, :w]
-    tex = (tex - tex.mean(dim=(1, 2), keepdim=True)) / tex.std(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    # Standardise the texture and apply the picked look in one affine map per image and channel:
+    # look_mean + look_std · (tex - μ) / σ = offset + gain · tex.
+    std, mean = torch.std_mean(tex, dim=(1, 2))
+    std = std.clamp_min(1e-6)
     pick = torch.floor(rng.uniform() * len(_FROST_LOOKS)).long().clamp_(max=len(_FROST_LOOKS) - 1)
     looks = _FROST_LOOKS.to(tex.device)[pick]  # [N, 2, 3]
-    out = looks[:, 0, :, None, None] + looks[:, 1, :, None, None] * tex[:, None]
-    return out.clamp(0.0, 255.0) / 255.0
+    gain = looks[:, 1] / std[:, None]
+    offset = looks[:, 0] - gain * mean[:, None]
+    out = torch.addcmul(offset[:, :, None, None], gain[:, :, None, None], tex[:, None])
+    return out.clamp_(0.0, 255.0).div_(255.0)
 
 
 @register("frost", family="weather", unit=_LEVEL_UNIT, valid_range=(1.0, 5.0), levels=_LEVELS, imagenet_c=True)
 def frost(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Frost on the lens: the image dimmed and a procedural ice texture added (ImageNet-C's weights)."""
     image_weight, frost_weight = level_params(severity, _FROST)
-    tex = frost_texture(rng, *images.shape[-2:])
-    return (image_weight * images + frost_weight * tex).clamp_(0.0, 1.0)
+    out = frost_texture(rng, *images.shape[-2:]).mul_(frost_weight)
+    return out.add_(images, alpha=image_weight).clamp_(0.0, 1.0)
 
 
 _SNOW = (

@@ -285,7 +285,10 @@ def _what_would_change(m: ModelResult) -> list[str]:
     open_ = [c for c in blocking if c.passed is None]
     out: list[str] = []
     if failed:
-        head = ", ".join(f"{c.id} ({c.description}: {fmt(c.value)} vs {_threshold_text(c)})" for c in failed)
+        head = ", ".join(
+            f"{c.id} ({c.description}: {fmt(c.value)} vs {_threshold_text(c)}{'; ' + c.note if c.note else ''})"
+            for c in failed
+        )
         if len(failed) == 1:
             after = "GO" if not open_ else "INCONCLUSIVE until " + ", ".join(c.id for c in open_) + " is settled"
             out.append(f"{m.name} fails only on {head}; meeting that criterion would make it {after}.")
@@ -298,6 +301,7 @@ def _what_would_change(m: ModelResult) -> list[str]:
                 f"{m.name} is undecided on {c.id} ({c.description}): {ci} straddles the threshold "
                 f"{_threshold_text(c)} (measured {fmt(c.value)}). More test images narrow the interval: "
                 f"entirely on the passing side makes it GO, on the failing side NO-GO."
+                + (f" Per severity it {c.note}." if c.note else "")
             )
     else:
         margins = [(mg, c) for c in blocking if (mg := _margin(c)) is not None]
