@@ -3,13 +3,25 @@
 Prints per-corruption time per image (both, summed over levels 1–5) and the speed-up, the total ratio and
 the geometric mean of the ratios, at 224×224 and 640×480. Targets: total ≥ 20×, geometric mean ≥ 3×,
 no corruption more than 2× slower. Run: ``python benchmarks/corruptions.py [--images 4] [--ref-images 2]``.
+
+With ``--fork-python PATH`` (a Python whose ``imagecorruptions`` is the numba fork imagecorruptions-imaug
+1.1.5, which installs under the same module name, so it lives in its own venv:
+``python -m venv /tmp/icfork && /tmp/icfork/bin/pip install imagecorruptions-imaug==1.1.5 numpy``) the
+fork is timed too, one image at a time in a subprocess on the same photos, and a column and a total
+line compare against it (target: ≥ 4× faster in total).
+
+Threads: ``--threads`` sets torch's intra-op threads for fieldready (default 1, as the references run
+single-threaded; on the 2-core machines ``--threads 2`` helps only when the machine is otherwise idle).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,6 +70,37 @@ def time_reference(ic, imgs: np.ndarray, name: str) -> float:  # type: ignore[no
     return (time.perf_counter() - t) / len(imgs)
 
 
+_FORK_SCRIPT = r"""
+import json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+import imagecorruptions as ic
+imgs = np.load(sys.argv[1])
+out = {}
+for name in json.loads(sys.argv[2]):
+    ic.corrupt(imgs[0], severity=1, corruption_name=name)  # warm-up: numba compiles on the first call
+    t = time.perf_counter()
+    for im in imgs:
+        for level in range(1, 6):
+            ic.corrupt(im, severity=level, corruption_name=name)
+    out[name] = (time.perf_counter() - t) / len(imgs)
+print(json.dumps(out))
+"""
+
+
+def time_fork(python: str, imgs: np.ndarray) -> dict[str, float]:
+    """Seconds per image (levels 1–5) of every ImageNet-C corruption in the fork, run by ``python``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "imgs.npy"
+        np.save(path, imgs)
+        done = subprocess.run(
+            [python, "-c", _FORK_SCRIPT, str(path), json.dumps(IMAGENET_C)], capture_output=True, text=True, check=False
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"timing the fork with {python} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4, help="batch size for fieldready")
@@ -65,6 +108,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="224x224,480x640", help="HxW list")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the reference runs single-threaded)")
+    parser.add_argument("--fork-python", default=None, help="python of a venv with imagecorruptions-imaug 1.1.5")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ic = load()
@@ -74,19 +118,27 @@ def main() -> None:
         h, w = (int(v) for v in size.split("x"))
         imgs = photos(max(args.images, args.ref_images), h, w)
         x = torch.from_numpy(imgs[: args.images]).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+        fork = time_fork(args.fork_python, imgs[: args.ref_images]) if args.fork_python else {}
         print(f"\n{h}×{w}: ms per image, levels 1–5 summed")
-        print(f"{'corruption':<18} {'imagecorruptions':>16} {'fieldready':>11} {'speed-up':>9}")
-        ratios, tot_ref, tot_ours = [], 0.0, 0.0
+        fork_cols = f" {'imaug fork':>11} {'vs fork':>8}" if fork else ""
+        print(f"{'corruption':<18} {'imagecorruptions':>16} {'fieldready':>11} {'speed-up':>9}{fork_cols}")
+        ratios, tot_ref, tot_ours, tot_fork = [], 0.0, 0.0, 0.0
         for name in IMAGENET_C:
             ref = time_reference(ic, imgs[: args.ref_images], name)
             ours = time_ours(x, name, args.repeats)
             ratios.append(ref / ours)
             tot_ref, tot_ours = tot_ref + ref, tot_ours + ours
-            print(f"{name:<18} {ref * 1e3:>16.1f} {ours * 1e3:>11.1f} {ref / ours:>8.1f}×", flush=True)
+            extra = ""
+            if fork:
+                tot_fork += fork[name]
+                extra = f" {fork[name] * 1e3:>11.1f} {fork[name] / ours:>7.1f}×"
+            print(f"{name:<18} {ref * 1e3:>16.1f} {ours * 1e3:>11.1f} {ref / ours:>8.1f}×{extra}", flush=True)
         geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        print(f"{'total':<18} {tot_ref * 1e3:>16.1f} {tot_ours * 1e3:>11.1f} {tot_ref / tot_ours:>8.1f}×")
+        extra = f" {tot_fork * 1e3:>11.1f} {tot_fork / tot_ours:>7.1f}×" if fork else ""
+        print(f"{'total':<18} {tot_ref * 1e3:>16.1f} {tot_ours * 1e3:>11.1f} {tot_ref / tot_ours:>8.1f}×{extra}")
         print(f"geometric mean of speed-ups: {geo:.1f}×; slowest: {min(ratios):.2f}× ({IMAGENET_C[ratios.index(min(ratios))]})")
-
+        if fork:
+            print(f"vs the numba fork imagecorruptions-imaug: {tot_fork / tot_ours:.1f}× faster in total (target ≥ 4×)")
 
 if __name__ == "__main__":
     main()
