@@ -51,8 +51,10 @@ def impulse_noise(images: torch.Tensor, severity: float, rng: ImageRNG, *, spati
     """Salt-and-pepper noise on each channel value independently (skimage's ``s&p``, salt:pepper 1:1)."""
     u = rng.uniform(*images.shape[1:])
     # One uniform decides both whether a value is hit and which way: [0, a/2) pepper, [a/2, a) salt.
-    out = torch.where(u < severity * 0.5, torch.zeros_like(images), images)
-    return torch.where((u >= severity * 0.5) & (u < severity), torch.ones_like(images), out)
+    hit = u < severity
+    # 0 on [0, a/2), 1 on [a/2, a) (the clamp catches u·2/a rounding up to 2 just below a)
+    salt = u.mul_(2.0 / severity).floor_().clamp_(max=1.0) if severity > 0 else u
+    return torch.where(hit, salt, images)
 
 
 @register(
