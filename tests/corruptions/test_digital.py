@@ -45,3 +45,29 @@ def test_saturate_is_the_hsv_saturation_change(mult: float, offset: float) -> No
     ref = torch.from_numpy(skimage.color.hsv2rgb(hsv)).permute(2, 0, 1).float()
     out = apply(x, "saturate", mult, ImageRNG([0])).images[0]
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("h", "w", "block"), [(48, 56, 1 / 0.6), (100, 120, 1 / 0.4), (37, 91, 3.3), (64, 64, 4.0)])
+def test_pixelate_is_pil_box_then_nearest(h: int, w: int, block: float) -> None:
+    """The row-gather BOX downscale and the cv2 (CPU) enlargement equal the dense PIL BOX/NEAREST formulation."""
+    from fieldready.corruptions.digital import box_matrix, nearest_index
+
+    # random values: 8-bit photos put many box means exactly on a rounding tie (k + ½), where the summation order decides
+    x = torch.rand((2, 3, h, w), generator=torch.Generator().manual_seed(0))
+    sh, sw = int(h / block), int(w / block)
+    mh, mw = box_matrix(h, sh, device=torch.device("cpu")), box_matrix(w, sw, device=torch.device("cpu"))
+    small = torch.round(torch.einsum("ih,nchw,jw->ncij", mh.double(), x.double(), mw.double()) * 255.0) / 255.0
+    ref = small.index_select(2, nearest_index(sh, h, device=torch.device("cpu")))
+    ref = ref.index_select(3, nearest_index(sw, w, device=torch.device("cpu"))).float()
+    out = apply(x, "pixelate", block, ImageRNG([0, 1])).images
+    # rounding to 8 bits may still flip by one level where the two summation orders straddle a half
+    assert (out - ref).abs().max() <= 1.0 / 255.0 + 1e-6
+    assert ((out - ref).abs() > 1e-6).float().mean() < 0.01
+
+
+def test_pixelate_cv2_enlargement_matches_the_torch_path() -> None:
+    from fieldready.corruptions.digital import nearest_upscale_cv2, nearest_upscale_torch_t
+
+    for sh, sw, h, w in [(192, 256, 480, 640), (134, 134, 224, 224), (17, 23, 48, 56), (1, 1, 5, 7)]:
+        small = torch.rand(2, 3, sh, sw)
+        assert torch.equal(nearest_upscale_cv2(small, h, w), nearest_upscale_torch_t(small.transpose(-1, -2).contiguous(), h, w))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import cv2
+import numpy as np
 import torch
 
 from fieldready.corruptions._jpeg import jpeg_cv2, jpeg_torch
@@ -174,6 +176,43 @@ def pixelate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sc
     small_t = box_downscale_rows(box_downscale_rows(images, sh).transpose(-1, -2).contiguous(), sw)  # [N, C, sw, sh]
     scale = (255.0 / (count_w[:, None] * count_h[None, :]).to(images.device, torch.float32))
     small_t = torch.round(small_t.mul_(scale)).div_(255.0)  # PIL holds the small image in 8 bits
-    # Nearest-neighbour enlargement, also as row gathers: the columns on the transposed image, then the rows.
-    up = small_t.index_select(-2, nearest_index(sw, w, device=images.device)).transpose(-1, -2).contiguous()
-    return up.index_select(-2, nearest_index(sh, h, device=images.device)).clamp_(0.0, 1.0)
+    small_t.clamp_(0.0, 1.0)
+    if images.device.type == "cpu":
+        return nearest_upscale_cv2(small_t.transpose(-1, -2).contiguous(), h, w)
+    return nearest_upscale_torch_t(small_t, h, w)
+
+
+def nearest_upscale_torch_t(small_t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL NEAREST enlargement of the *transposed* small images ``[N, C, sw, sh]`` to ``[N, C, h, w]``.
+
+    Row gathers only: the columns on the transposed image, then the rows (any device).
+    """
+    sw, sh = small_t.shape[-2:]
+    up = small_t.index_select(-2, nearest_index(sw, w, device=small_t.device)).transpose(-1, -2).contiguous()
+    return up.index_select(-2, nearest_index(sh, h, device=small_t.device))
+
+
+@functools.lru_cache(maxsize=32)
+def _nearest_maps(sh: int, sw: int, h: int, w: int) -> np.ndarray:
+    """cv2.remap's fixed-point map (int16 x, y per output pixel) of the same source indices as ``nearest_index``."""
+    ys = nearest_index(sh, h, device=torch.device("cpu")).numpy().astype(np.int16)
+    xs = nearest_index(sw, w, device=torch.device("cpu")).numpy().astype(np.int16)
+    maps = np.empty((h, w, 2), dtype=np.int16)
+    maps[..., 0] = xs[None, :]
+    maps[..., 1] = ys[:, None]
+    return maps
+
+
+def nearest_upscale_cv2(small: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL NEAREST enlargement of CPU images ``[N, C, sh, sw]`` to ``[N, C, h, w]`` with cv2.remap per plane,
+    written straight into the output (same pixels as ``nearest_upscale_torch_t``, several times faster)."""
+    n, c, sh, sw = small.shape
+    if max(sh, sw, h, w) >= 2**15:  # int16 maps
+        return nearest_upscale_torch_t(small.transpose(-1, -2).contiguous(), h, w)
+    maps = _nearest_maps(sh, sw, h, w)
+    src = small.reshape(n * c, sh, sw).numpy()
+    out = torch.empty((n, c, h, w), dtype=small.dtype)
+    dst = out.view(n * c, h, w).numpy()
+    for i in range(n * c):
+        cv2.remap(src[i], maps, None, cv2.INTER_NEAREST, dst=dst[i])
+    return out
