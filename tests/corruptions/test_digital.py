@@ -68,6 +68,7 @@ def test_pixelate_is_pil_box_then_nearest(h: int, w: int, block: float) -> None:
 def test_pixelate_cv2_enlargement_matches_the_torch_path() -> None:
     from fieldready.corruptions.digital import nearest_upscale_cv2, nearest_upscale_torch_t
 
-    for sh, sw, h, w in [(192, 256, 480, 640), (134, 134, 224, 224), (17, 23, 48, 56), (1, 1, 5, 7)]:
+    # (192, 256) → (480, 640) takes the remap fallback (cv2's INTER_NEAREST_EXACT is off there), the others resize
+    for sh, sw, h, w in [(192, 256, 480, 640), (288, 384, 480, 640), (134, 134, 224, 224), (89, 89, 224, 224), (17, 23, 48, 56), (1, 1, 5, 7)]:
         small = torch.rand(2, 3, sh, sw)
         assert torch.equal(nearest_upscale_cv2(small, h, w), nearest_upscale_torch_t(small.transpose(-1, -2).contiguous(), h, w))

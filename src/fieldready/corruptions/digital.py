@@ -209,10 +209,29 @@ def nearest_upscale_cv2(small: torch.Tensor, h: int, w: int) -> torch.Tensor:
     n, c, sh, sw = small.shape
     if max(sh, sw, h, w) >= 2**15:  # int16 maps
         return nearest_upscale_torch_t(small.transpose(-1, -2).contiguous(), h, w)
-    maps = _nearest_maps(sh, sw, h, w)
     src = small.reshape(n * c, sh, sw).numpy()
     out = torch.empty((n, c, h, w), dtype=small.dtype)
     dst = out.view(n * c, h, w).numpy()
-    for i in range(n * c):
-        cv2.remap(src[i], maps, None, cv2.INTER_NEAREST, dst=dst[i])
+    if _resize_is_exact(sh, sw, h, w):
+        for i in range(n * c):
+            cv2.resize(src[i], (w, h), dst=dst[i], interpolation=cv2.INTER_NEAREST_EXACT)
+    else:
+        maps = _nearest_maps(sh, sw, h, w)
+        for i in range(n * c):
+            cv2.remap(src[i], maps, None, cv2.INTER_NEAREST, dst=dst[i])
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _resize_is_exact(sh: int, sw: int, h: int, w: int) -> bool:
+    """Whether cv2's INTER_NEAREST_EXACT picks the same source pixels as ``nearest_index`` for this size pair.
+
+    It does for most sizes but not all (its fixed-point arithmetic rounds differently at a few
+    pixels, e.g. 192×256 → 480×640), so each size pair is checked once on an index image;
+    cv2.remap with exact maps (about 5× slower) covers the others.
+    """
+    ids = np.arange(sh * sw, dtype=np.float64).reshape(sh, sw)
+    got = cv2.resize(ids, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+    ys = nearest_index(sh, h, device=torch.device("cpu")).numpy()
+    xs = nearest_index(sw, w, device=torch.device("cpu")).numpy()
+    return bool(np.array_equal(got, ids[ys][:, xs]))
