@@ -26,16 +26,26 @@ def plasma_fractal(rng: ImageRNG, size: int, decay: float) -> torch.Tensor:
     wibble = 100.0
     while step >= 2:
         ul = grid
-        sq = ul + torch.roll(ul, -1, dims=1)
-        sq = sq + torch.roll(sq, -1, dims=2)
-        dr = sq / 4 + wibble * rng.uniform(*sq.shape[1:], low=-wibble, high=wibble)
-        lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
-        lt = lt / 4 + wibble * rng.uniform(*lt.shape[1:], low=-wibble, high=wibble)
-        tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
-        tt = tt / 4 + wibble * rng.uniform(*tt.shape[1:], low=-wibble, high=wibble)
         a = ul.shape[1]
+        sq = ul + torch.roll(ul, -1, dims=1)
+        sq += torch.roll(sq, -1, dims=2)
+        # x/4 + wibble·u, evaluated in place in the draw's buffer (the same roundings: x/4 is exact)
+        dr = rng.uniform(a, a, low=-wibble, high=wibble).mul_(wibble).add_(sq, alpha=0.25)
+        lt = dr + torch.roll(dr, 1, dims=1)
+        lt += ul
+        lt += torch.roll(ul, -1, dims=2)
+        lt = rng.uniform(a, a, low=-wibble, high=wibble).mul_(wibble).add_(lt, alpha=0.25)
+        tt = dr + torch.roll(dr, 1, dims=2)
+        tt += ul
+        tt += torch.roll(ul, -1, dims=1)
+        tt = rng.uniform(a, a, low=-wibble, high=wibble).mul_(wibble).add_(tt, alpha=0.25)
         # rows 2i: (corner, left-top point), rows 2i+1: (top-top point, centre)
-        grid = torch.stack([torch.stack([ul, lt], -1), torch.stack([tt, dr], -1)], 2).view(n, 2 * a, 2 * a)
+        grid = torch.empty((n, a, 2, a, 2), device=ul.device)
+        grid[:, :, 0, :, 0] = ul
+        grid[:, :, 0, :, 1] = lt
+        grid[:, :, 1, :, 0] = tt
+        grid[:, :, 1, :, 1] = dr
+        grid = grid.view(n, 2 * a, 2 * a)
         step //= 2
         wibble /= decay
     m = grid
