@@ -77,3 +77,14 @@ def test_deterministic_corruptions_match_the_reference(ic: ModuleType, name: str
     for level in range(1, 6):
         agreement = _psnr(_ours(clean, name, level), _theirs(ic, clean, name, level))
         assert agreement.min() >= 35.0, f"{name} level {level}: PSNR ours vs reference {agreement.round(1)} dB"
+
+
+def test_defocus_row_runs_equal_the_disk_kernel() -> None:
+    """The row-run disk blur used up to radius 6 is the FFT filter with the reference's anti-aliased disk."""
+    from fieldready.corruptions._filters import fft_filter
+    from fieldready.corruptions.blur import disk_kernel, disk_then_gaussian
+
+    x = torch.rand((2, 3, 50, 70), generator=torch.Generator().manual_seed(0))
+    for radius, alias in [(3.0, 0.1), (4.0, 0.5), (6.0, 0.5), (6.9, 0.5), (1.0, 0.1), (0.5, 0.3), (3.7, 0.3)]:
+        expected = fft_filter(x, disk_kernel(radius, alias)[None], mode="reflect101")
+        torch.testing.assert_close(disk_then_gaussian(x, radius, alias), expected, atol=2e-6, rtol=0)
