@@ -249,8 +249,10 @@ def zoom_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_s
     for z in zooms:
         ch, cw = math.ceil(h / z), math.ceil(w / z)
         top, left = (h - ch) // 2, (w - cw) // 2
-        crop = images[..., top : top + ch, left : left + cw]
+        # One plane per channel ([N·C, 1, h, w], copied contiguous): torch's bilinear kernel is ~2× faster
+        # on single-channel planes than on a strided 3-channel crop.
+        crop = images[..., top : top + ch, left : left + cw].reshape(n * c, 1, ch, cw)
         # scipy.ndimage.zoom(order=1) maps the end pixels onto each other, i.e. align_corners=True.
         up = F.interpolate(crop, size=(round(ch * z), round(cw * z)), mode="bilinear", align_corners=True)
-        out += up[..., :h, :w]
+        out += up.view(n, c, *up.shape[-2:])[..., :h, :w]
     return (out / (len(zooms) + 1)).clamp_(0.0, 1.0)
