@@ -10,8 +10,11 @@ With ``--fork-python PATH`` (a Python whose ``imagecorruptions`` is the numba fo
 fork is timed too, one image at a time in a subprocess on the same photos, and a column and a total
 line compare against it (target: ≥ 4× faster in total).
 
-Threads: ``--threads`` sets torch's intra-op threads for fieldready (default 1, as the references run
-single-threaded; on the 2-core machines ``--threads 2`` helps only when the machine is otherwise idle).
+Threads: ``--threads`` sets torch's intra-op threads for fieldready. The default is 1: the references
+run single-threaded in numpy (cv2 calls inside them keep cv2's own threads, as ours do), and on the
+shared 2-core machines 2 torch threads measured 2–14× *slower* per corruption at 640×480 (pixelate
+19 → 260 ms, defocus 65–83 → 360 ms, shot noise 300 → 430–500 ms per image) while other jobs held about
+one core: OpenMP workers spin and wait for a core. Try ``--threads 2`` only on an otherwise idle machine.
 """
 
 from __future__ import annotations
