@@ -77,7 +77,8 @@ def test_resume_after_sigkill_gives_the_same_numbers(tmp_path: Path) -> None:
     total = len(batches(compile_plan(load_spec(spec)).dataset.records, 2))
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "fieldready.cli", "run", str(spec), "-o", str(killed), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count as the in-process runs below
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     while _done_batches(killed) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
