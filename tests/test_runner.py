@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from click.testing import CliRunner
 
 from fieldready.cli import cli
@@ -77,7 +78,8 @@ def test_resume_after_sigkill_gives_the_same_numbers(tmp_path: Path) -> None:
     total = len(batches(compile_plan(load_spec(spec)).dataset.records, 2))
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "fieldready.cli", "run", str(spec), "-o", str(killed), "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count as the in-process runs below
+    # the same thread count as the in-process runs below, so float sums agree bit for bit
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     while _done_batches(killed) < 2 and time.time() < deadline and proc.poll() is None:
