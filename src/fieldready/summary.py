@@ -13,6 +13,7 @@ import numpy as np
 
 from fieldready.evaluate import Evaluation
 from fieldready.metrics.bootstrap import interval, paired_difference, resample_indices
+from fieldready.metrics.classification import classification_replicates
 from fieldready.metrics.significance import mcnemar_exact
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.results import (
@@ -30,12 +31,10 @@ from fieldready.spec.metric_names import METRICS
 from fieldready.spec.models import Criterion, SeverityScope
 from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict, scope_label
 
-__all__ = ["build_results", "production_criterion"]
+__all__ = ["build_results", "PRODUCTION"]
 
-
-def production_criterion(plan: TestPlan) -> Criterion:
-    """A criterion whose value is the production score, so the score shares the criteria's value code."""
-    return Criterion(metric="production_score", on="all", at_least=0.0, confidence=0.95)
+#: The production score as a criterion, so the score and its interval share the criteria's value code.
+PRODUCTION = Criterion(metric="production_score", on="all", at_least=0.0, confidence=0.95)
 
 
 def _finite(value: float | None) -> float | None:
@@ -58,8 +57,6 @@ def _replicate_lookup(evaluation: Evaluation, indices: np.ndarray) -> Callable:
         if evaluation.plan.spec.task == "detection":
             engine = unit.extra["consistency"] if metric == "consistency" else unit.engine
             return engine.replicates(indices, "map" if metric == "consistency" else metric, category_id=class_id)  # type: ignore[union-attr]
-        from fieldready.metrics.classification import classification_replicates
-
         labels, logits, clean_top1 = unit.engine  # type: ignore[misc]
         return classification_replicates(labels, logits, indices, metric, class_id=class_id, reference_top1=clean_top1)
 
@@ -110,7 +107,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                 )
             )
         production, production_ci, production_reps[name] = _judged(
-            plan, production_criterion(plan), name, point_get, rep_get
+            plan, PRODUCTION, name, point_get, rep_get
         )
         models.append(
             ModelResult(
