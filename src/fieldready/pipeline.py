@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluate import evaluate
+from fieldready.gallery import build_gallery
 from fieldready.plan import TestPlan, compile_plan
 from fieldready.results import Provenance, Results
 from fieldready.runner import RunStats, execute, select_device
@@ -100,7 +101,7 @@ def run(
         evaluation = evaluate(plan, store)
         provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
         results = build_results(plan, evaluation, provenance)
-        results = _with_gallery(plan, store, results, run_dir, device)
+        results = build_gallery(plan, store, results, run_dir, device=device)
     write_results(results, run_dir)
     spec = plan.spec
     template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
@@ -133,9 +134,3 @@ def _provenance(plan: TestPlan, store: ResultStore, device: str, *, evaluate_sec
         images=len(plan.dataset.records),
         units=len(plan.units),
     )
-
-
-def _with_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir: Path, device) -> Results:  # noqa: ANN001
-    from fieldready.gallery import build_gallery
-
-    return build_gallery(plan, store, results, run_dir, device=device)
