@@ -31,8 +31,11 @@ __all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates
 AREA_RANGES: np.ndarray = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
-_BLOCK = 128  # resample rows per vectorised block
-_CHUNK_BYTES = 64 << 20  # bound on the dense per-image cumulative matrices of one column chunk
+_GROUP_COLS = 2048  # padded columns per segment group (more only for one longer segment)
+_BLOCK_ELEMS = 1 << 18  # columns × resample rows per vectorised block (cache-sized float64 arrays)
+_MIN_ROWS = 128  # ... but at least this many rows, so the row-wise scans of a long segment stay wide
+# _count_thresholds_at_most's fast path needs np.linspace's recall thresholds to be exactly j * 0.01
+_THRESHOLDS_ARE_J_HUNDREDTHS = bool(np.array_equal(RECALL_THRESHOLDS, np.arange(101) * 0.01))
 
 
 @dataclass
@@ -318,79 +321,148 @@ def resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=b * n).reshape(b, n)
 
 
-def _segment_cumsum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Cumulative sum along columns restarting at each segment start (exact for integer values)."""
-    c = np.cumsum(x, axis=1)
-    seg_base = np.where(starts > 0, c[:, np.maximum(starts - 1, 0)], 0)  # [rows, S]
-    lengths = np.diff(np.append(starts, c.shape[1]))
-    return c - np.repeat(seg_base, lengths, axis=1)
-
-
 def _count_thresholds_at_most(rc: np.ndarray) -> np.ndarray:
-    """Number of recall thresholds ≤ rc, elementwise (``searchsorted(..., side="right")``, faster)."""
-    j = np.clip(np.floor(rc * 100.0), 0, 100).astype(np.int64)
-    # floor(rc*100) can be off by one against the linspace values: correct with exact comparisons
-    j -= RECALL_THRESHOLDS[j] > rc
-    up = np.minimum(j + 1, 100)
-    j += (RECALL_THRESHOLDS[up] <= rc) & (up > j)
-    return j + 1
+    """Number of recall thresholds ≤ rc, elementwise, as float (``searchsorted(..., side="right")``).
+
+    For 0 ≤ rc ≤ 1, with f = floor(rc * 100): thresholds 0..f-1 are ≤ rc and f+2 is not, whatever
+    the rounding, so the count is f + [r_f ≤ rc] + [r_{f+1} ≤ rc], with r_j = j * 0.01 exactly as
+    ``np.linspace`` computes it (checked at import) — all in float64, no index gathers.
+    """
+    if not _THRESHOLDS_ARE_J_HUNDREDTHS:
+        return np.searchsorted(RECALL_THRESHOLDS, rc, side="right").astype(np.float64)
+    f = np.multiply(rc, 100.0)
+    np.floor(f, out=f)
+    r = np.multiply(f, 0.01)
+    at_f = r <= rc
+    np.add(f, 1.0, out=r)
+    np.multiply(r, 0.01, out=r)
+    at_next = r <= rc
+    f += at_f
+    f += at_next
+    return f
 
 
-def _chunks(starts: np.ndarray, n_cols: int, max_cols: int) -> list[tuple[int, int, int, int]]:
-    """Split segments into column ranges of about ``max_cols``: (first col, end col, first seg, end seg)."""
-    out, s0 = [], 0
-    ends = np.append(starts[1:], n_cols)
-    while s0 < len(starts):
-        s1 = int(np.searchsorted(ends, starts[s0] + max_cols, side="right"))
-        s1 = max(s1, s0 + 1)
-        out.append((int(starts[s0]), int(ends[s1 - 1]), s0, s1))
-        s0 = s1
-    return out
+def _scan_rows(x: np.ndarray, op: np.ufunc) -> None:
+    """In place, ``x[i] = op(x[i - 1], x[i])`` along the first axis (a cumulative ``op``).
+
+    ``op.accumulate`` along a non-contiguous axis runs element by element (tens of times slower than
+    a ufunc over whole rows), so rows are combined with whole-row ufunc calls instead: in blocks of
+    about √L rows (a scan inside every block at once, then each block's carry), so a long axis costs
+    about 3√L calls. For sums of integer-valued floats and for max, any order gives the same values.
+    """
+    n_rows = x.shape[0]
+    if n_rows <= 48:
+        for i in range(1, n_rows):
+            op(x[i - 1], x[i], out=x[i])
+        return
+    c = int(np.sqrt(n_rows))
+    a = n_rows // c
+    blocks = x[: a * c].reshape((a, c) + x.shape[1:])
+    for i in range(1, c):
+        op(blocks[:, i - 1], blocks[:, i], out=blocks[:, i])
+    for j in range(1, a):
+        op(blocks[j - 1, -1], blocks[j], out=blocks[j])
+    for i in range(a * c, n_rows):
+        op(x[i - 1], x[i], out=x[i])
+
+
+def _segment_groups(lengths: np.ndarray, max_cols: int) -> list[np.ndarray]:
+    """Segments grouped for a padded ``[L, S_g]`` layout: longest first, each group's length L its
+    longest segment's, at most ``max_cols`` padded columns (a longer segment is a group of its own)
+    and at most 25% padding per segment."""
+    order = np.argsort(-lengths, kind="stable")
+    groups, i = [], 0
+    while i < len(order):
+        top = int(lengths[order[i]])
+        cap = max(1, max_cols // max(top, 1))
+        j = i + 1
+        while j < len(order) and j - i < cap and 4 * int(lengths[order[j]]) >= 3 * top:
+            j += 1
+        groups.append(order[i:j])
+        i = j
+    return groups
 
 
 def _ap_sums(counts: np.ndarray, npig: np.ndarray, cols: _Columns) -> np.ndarray:
     """Σ over IoU thresholds of Σ_r q_r per resample and category: ``[B, K_sel]``.
 
-    For each chunk of columns, cumulative per-image matrices ``FP[i, e]`` (FPs of image i before TP e)
-    and ``TP[i, e]`` (TPs of image i up to e) turn every resample's cumulative counts into one
-    exact float32 matrix product (all values are integers below 2**24).
+    Segments of similar length are laid out together as ``[L, S_g, rows]`` (padded to the group's
+    longest segment, the resample rows innermost), so every segmented scan is a plain scan along the
+    first axis: cumulative sums restart per segment for free, and the precision envelope (reverse
+    cumulative max) of all segments is one row-wise scan (``_scan_rows``) — exact, as max is, with no
+    per-segment loop and no offset arithmetic on the precision values. Padding repeats a
+    segment's last entry (no new TP or FP), so it adds no recall threshold and cannot raise the
+    envelope. Per group, the per-image cumulative ``TP + FP`` matrix turns every resample's
+    denominators into one exact float32 matrix product (integers below 2**24, checked);
+    numerators are gathered per-image counts summed along the segment in float64.
     """
-    n, n_cols = counts.shape[1], len(cols.tp_image)
+    b_all, n = counts.shape
+    n_cols = len(cols.tp_image)
     out = np.zeros(counts.shape[:1] + npig.shape[1:])
     if n_cols == 0:
         return out
+    ends = np.append(cols.starts[1:], n_cols)
+    lengths = ends - cols.starts
+    n_seg = len(lengths)
+    col_seg = np.repeat(np.arange(n_seg), lengths)
+    col_off = np.arange(n_cols) - cols.starts[col_seg]
+    groups = _segment_groups(lengths, _GROUP_COLS)
+    seg_group = np.empty(n_seg, dtype=np.int64)
+    seg_slot = np.empty(n_seg, dtype=np.int64)
+    for g, segs in enumerate(groups):
+        seg_group[segs] = g
+        seg_slot[segs] = np.arange(len(segs))
+    # entries (FP before a TP column, and the TP columns) sorted by group
+    ent_col = np.concatenate([cols.fp_column, np.arange(n_cols)])
+    ent_img = np.concatenate([cols.fp_image, cols.tp_image])
+    ent_grp = seg_group[col_seg[ent_col]]
+    ent_order = np.argsort(ent_grp, kind="stable")
+    ent_col, ent_img = ent_col[ent_order], ent_img[ent_order]
+    ent_bounds = np.searchsorted(ent_grp[ent_order], np.arange(len(groups) + 1))
+    col_order = np.argsort(seg_group[col_seg], kind="stable")
+    col_bounds = np.searchsorted(seg_group[col_seg][col_order], np.arange(len(groups) + 1))
+
+    m_draws = int(counts.sum(axis=1).max())
     counts32 = counts.astype(np.float32)
-    max_cols = max(1, _CHUNK_BYTES // (4 * n))
-    for c0, c1, s0, s1 in _chunks(cols.starts, n_cols, max_cols):
-        width = c1 - c0
-        starts = cols.starts[s0:s1] - c0
-        sel = (cols.fp_column >= c0) & (cols.fp_column < c1)
-        fp_mat = np.bincount(
-            cols.fp_image[sel] * width + (cols.fp_column[sel] - c0), minlength=n * width
-        ).reshape(n, width)
-        fp_cum = _segment_cumsum(fp_mat, starts).astype(np.float32)
-        col_cat = cols.col_cat[c0:c1]
-        tp_img = cols.tp_image[c0:c1]
-        ends = np.append(starts[1:], width)
-        for b0 in range(0, counts.shape[0], _BLOCK):
-            c = counts32[b0 : b0 + _BLOCK]
-            fp_c = (counts32[b0 : b0 + _BLOCK] @ fp_cum).astype(np.float64)
-            tp_c = _segment_cumsum(c[:, tp_img], starts).astype(np.float64)  # float32: exact integers
-            n_pos = npig[b0 : b0 + _BLOCK][:, col_cat]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rc = tp_c / n_pos
-            rc[n_pos == 0] = 0.0
-            fp_c += tp_c
-            fp_c += np.spacing(1)
-            pr = np.divide(tp_c, fp_c, out=fp_c)  # tp / (fp + tp + eps): pycocotools' exact expression
+    counts_t = np.zeros((n + 1, b_all))  # row n: a never-drawn image, for padding
+    counts_t[:n] = counts.T
+    npos_t = np.maximum(npig.T, 1).astype(np.float64)  # [K, B]; npig = 0 means tp = 0, rc = 0
+    eps = np.float64(np.spacing(1))
+    for g, segs in enumerate(groups):
+        s_g, l_g = len(segs), int(lengths[segs].max())
+        x_g = l_g * s_g
+        e0, e1 = ent_bounds[g], ent_bounds[g + 1]
+        pos = col_off[ent_col[e0:e1]] * s_g + seg_slot[col_seg[ent_col[e0:e1]]]
+        # only images with entries in this group have non-zero rows: the matrix is built over those
+        used, img_row = np.unique(ent_img[e0:e1], return_inverse=True)
+        den = np.bincount(img_row * x_g + pos, minlength=len(used) * x_g).reshape(len(used), l_g, s_g)
+        np.cumsum(den, axis=1, out=den)
+        exact32 = m_draws * int(den.max(initial=0)) < 1 << 24
+        den_mat = den.reshape(len(used), x_g).astype(np.float32 if exact32 else np.float64)
+        c_mat = counts32 if exact32 else counts.astype(np.float64)
+        if len(used) < n:
+            c_mat = c_mat[:, used]
+        gcols = col_order[col_bounds[g] : col_bounds[g + 1]]
+        tp_idx = np.full((l_g, s_g), n, dtype=np.int64)
+        tp_idx[col_off[gcols], seg_slot[col_seg[gcols]]] = cols.tp_image[gcols]
+        cats = cols.seg_cat[segs]
+        rows = min(b_all, max(_MIN_ROWS, _BLOCK_ELEMS // x_g))
+        for b0 in range(0, b_all, rows):
+            b1 = min(b0 + rows, b_all)
+            bb = b1 - b0
+            # pr = tp / ((fp + tp) + eps): pycocotools' exact expression, in float64
+            pr = np.add(np.matmul(den_mat.T, c_mat[b0:b1].T), eps, dtype=np.float64).reshape(l_g, s_g, bb)
+            tp = np.take(counts_t[:, b0:b1], tp_idx, axis=0)
+            _scan_rows(tp, np.add)
+            np.divide(tp, pr, out=pr)
+            rc = np.divide(tp, npos_t[cats, b0:b1], out=tp)
             n_le = _count_thresholds_at_most(rc)
-            delta = np.diff(n_le, axis=1, prepend=0)
-            delta[:, starts] = n_le[:, starts]
-            for e0, e1 in zip(starts, ends):  # precision envelope: max over this and later TPs
-                seg = pr[:, e0:e1]
-                seg[:, ::-1] = np.maximum.accumulate(seg[:, ::-1], axis=1)
-            per_seg = np.add.reduceat(pr * delta, starts, axis=1)
-            np.add.at(out[b0 : b0 + _BLOCK].T, cols.seg_cat[s0:s1], per_seg.T)
+            delta = np.empty_like(n_le)
+            delta[0] = n_le[0]
+            np.subtract(n_le[1:], n_le[:-1], out=delta[1:])
+            _scan_rows(pr[::-1], np.maximum)  # precision envelope of all segments at once
+            np.multiply(pr, delta, out=pr)
+            np.add.at(out[b0:b1].T, cats, pr.sum(axis=0))
     return out
 
 
