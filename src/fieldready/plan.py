@@ -85,6 +85,8 @@ class ConditionEntry:
 class TestPlan:
     """What ``execute`` runs and what ``evaluate`` reads: the compiled, hashed plan."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     loaded: LoadedSpec
     dataset: Dataset
     models: list[ModelEntry]
