@@ -1,0 +1,35 @@
+"""`fieldready demo`: the bundled example end to end, and the story it must tell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from fieldready.cli import cli
+
+
+def test_demo_tells_the_story(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    models = results["models"]
+    clean = {m["name"]: m["clean"]["map"] for m in models}
+    production = {m["name"]: m["production_score"] for m in models}
+    verdicts = {m["name"]: m["verdict"] for m in models}
+    # similar clean mAP ...
+    assert max(clean.values()) - min(clean.values()) <= 0.05, clean
+    # ... yet the production mix ranks them differently, or their verdicts differ
+    by_clean = sorted(clean, key=clean.get, reverse=True)
+    by_production = sorted(production, key=production.get, reverse=True)
+    assert by_clean != by_production or len(set(verdicts.values())) > 1
+    assert results["recommendation"]["model"] == by_production[0] or verdicts[by_production[0]] != "GO"
+    pdf = PdfReader(out / "report.pdf")
+    assert len(pdf.pages) >= 5
+    first = pdf.pages[0].extract_text()
+    for name in clean:
+        assert name in first
+    assert (out / "report.html").stat().st_size < 10 * 1024 * 1024
