@@ -33,3 +33,20 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     for name in clean:
         assert name in first
     assert (out / "report.html").stat().st_size < 10 * 1024 * 1024
+
+
+def test_digits_demo_shows_mce_flip_rate_and_verdicts(tmp_path: Path) -> None:
+    out = tmp_path / "digits"
+    result = CliRunner().invoke(cli, ["demo", "--example", "digits", "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["baseline"] == "baseline"
+    for model in results["models"]:
+        assert model["verdict"] in ("GO", "NO-GO", "INCONCLUSIVE")
+        assert model["robustness"]["mce"] is not None
+        metrics = {c["metric"]: c for c in model["criteria"]}
+        assert metrics["flip_rate"]["value"] is not None and metrics["flip_rate"]["ci"] is not None
+    baseline = next(m for m in results["models"] if m["name"] == "baseline")
+    assert baseline["robustness"]["mce"] == 1.0  # CE of the baseline against itself
+    text = (out / "report.html").read_text()
+    assert "flip_rate" in text and "mce" in text
