@@ -100,6 +100,7 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
     if not todo:
         return RunStats(0, len(todo_all), 0.0, str(device))
     adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task) for m in plan.models]
+    targets = _Targets.of(plan, device)
     units = len(plan.points) * len(adapters)
     total = sum(len(b.records) for b in todo_all)
     bar = tqdm(
@@ -114,13 +115,13 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
     try:
         for batch in todo:
             t0 = time.perf_counter()
-            predictions, targets = _run_batch(plan, batch, adapters, device)
+            predictions, moved = _run_batch(plan, batch, adapters, targets, device)
             store.commit_batch(
                 batch.key,
                 images=len(batch.records),
                 seconds=time.perf_counter() - t0,
                 predictions=predictions,
-                targets=targets,
+                targets=moved,
             )
             bar.update(len(batch.records))
     finally:
@@ -129,11 +130,11 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
 
 
 def _run_batch(
-    plan: TestPlan, batch: Batch, adapters: list[Adapter], device: torch.device
+    plan: TestPlan, batch: Batch, adapters: list[Adapter], targets: _Targets | None, device: torch.device
 ) -> tuple[list[PredictionRow], list[TargetRow]]:
     ids = [r.image_id for r in batch.records]
     images = decode_images(batch.records, device)
-    boxes, labels, areas = _batch_targets(plan, ids, device)
+    boxes, labels, areas = targets.batch(ids) if targets is not None else (None, None, None)
     outputs: list[tuple[str, str, torch.Tensor | BatchDetections]] = []
     moved: list[tuple[Point, Boxes]] = []
     for point in plan.points:
@@ -143,26 +144,39 @@ def _run_batch(
         for adapter in adapters:
             outputs.append((adapter.name, point.key, adapter(corrupted.images)))
     predictions = [row for name, key, out in outputs for row in _rows(name, key, out, batch)]
-    targets = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
-    return predictions, targets
+    target_rows = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
+    return predictions, target_rows
 
 
-def _batch_targets(
-    plan: TestPlan, ids: list[int], device: torch.device
-) -> tuple[Boxes | None, np.ndarray | None, np.ndarray | None]:
-    """Padded ground-truth boxes of a batch (detection only), with labels and areas on the host."""
-    if plan.spec.task != "detection" or not plan.dataset.targets:
-        return None, None, None
-    targets = [plan.dataset.targets[i] for i in ids]
-    boxes = Boxes.from_list([torch.from_numpy(t.boxes) for t in targets], device=device)
-    m = boxes.xyxy.shape[1]
-    labels = np.full((len(ids), m), -1, dtype=np.int64)
-    areas = np.zeros((len(ids), m), dtype=np.float64)
-    for row, t in enumerate(targets):
-        labels[row, : len(t.labels)] = t.labels
-        box_area = np.clip((t.boxes[:, 2] - t.boxes[:, 0]) * (t.boxes[:, 3] - t.boxes[:, 1]), 1e-9, None)
-        areas[row, : len(t.labels)] = t.area / box_area  # COCO area as a share of the box, kept under moves
-    return boxes, labels, areas
+@dataclass(frozen=True)
+class _Targets:
+    """Every image's ground truth padded once per run: a batch takes rows, with no per-image loop."""
+
+    row: dict[int, int]
+    boxes: Boxes
+    labels: np.ndarray
+    areas: np.ndarray
+
+    @classmethod
+    def of(cls, plan: TestPlan, device: torch.device) -> "_Targets | None":
+        if plan.spec.task != "detection" or not plan.dataset.targets:
+            return None
+        ids = [r.image_id for r in plan.dataset.records]
+        targets = [plan.dataset.targets[i] for i in ids]
+        boxes = Boxes.from_list([torch.from_numpy(t.boxes) for t in targets], device=device)
+        m = boxes.xyxy.shape[1]
+        labels = np.full((len(ids), m), -1, dtype=np.int64)
+        areas = np.zeros((len(ids), m), dtype=np.float64)
+        for row, t in enumerate(targets):
+            labels[row, : len(t.labels)] = t.labels
+            box_area = np.clip((t.boxes[:, 2] - t.boxes[:, 0]) * (t.boxes[:, 3] - t.boxes[:, 1]), 1e-9, None)
+            areas[row, : len(t.labels)] = t.area / box_area  # COCO area as a share of the box, kept under moves
+        return cls({i: row for row, i in enumerate(ids)}, boxes, labels, areas)
+
+    def batch(self, ids: list[int]) -> tuple[Boxes, np.ndarray, np.ndarray]:
+        rows = [self.row[i] for i in ids]
+        index = torch.tensor(rows, device=self.boxes.xyxy.device)
+        return Boxes(self.boxes.xyxy[index], self.boxes.valid[index]), self.labels[rows], self.areas[rows]
 
 
 def _rows(model: str, point: str, out: torch.Tensor | BatchDetections, batch: Batch) -> Iterator[PredictionRow]:
