@@ -92,6 +92,7 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
     if plan.spec.task == "detection":
         category_ids = sorted(plan.dataset.classes) or _predicted_categories(plan, store)
         wants_consistency = not labelled or any(c.metric == "consistency" for c in plan.spec.criteria)
+        clean_detections: dict[str, list[ImageDetections]] = {}
         for point in plan.points:
             targets = targets_of(plan, store, point.key) if labelled else []
             for model in plan.models:
@@ -107,9 +108,10 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                                 tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
                             )
                     unit = UnitResult(model.name, point.key, dict(result.stats), per_class, result)
-                if wants_consistency and point.key != CLEAN:
-                    clean = detections_of(store.predictions(model.name, CLEAN))
-                    consistency = consistency_eval(clean, detections, category_ids=category_ids)
+                if point.key == CLEAN:
+                    clean_detections[model.name] = detections
+                elif wants_consistency:
+                    consistency = consistency_eval(clean_detections[model.name], detections, category_ids=category_ids)
                     unit.metrics["consistency"] = consistency.stats["map"]
                     unit.extra["consistency"] = consistency
                 units[(model.name, point.key)] = unit
