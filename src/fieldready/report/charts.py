@@ -67,6 +67,9 @@ class ThresholdLine:
     style: int | None = None
 
 
+_REFERENCE = re.compile(r'href="#([^"]+)"|url\(#([^)]+)\)')  # xlink:href="#id", clip-path="url(#id)"
+
+
 def _to_svg(fig: plt.Figure, key: str) -> str:
     """Serialise deterministically: fixed hash salt per chart (unique ids on one page), no date."""
     buf = io.StringIO()
@@ -74,6 +77,10 @@ def _to_svg(fig: plt.Figure, key: str) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "fieldready"}, bbox_inches="tight")
     plt.close(fig)
     svg = _PROLOG.sub("", buf.getvalue(), count=1)
+    # matplotlib names every group (figure_1, patch_1, …) the same in each chart; several charts on one
+    # page would repeat those ids. Only ids the SVG refers to (salted markers, clip paths) are kept.
+    referenced = {a or b for a, b in _REFERENCE.findall(svg)}
+    svg = re.sub(r' id="([^"]*)"', lambda m: m.group(0) if m.group(1) in referenced else "", svg)
     # Charts scale with the column; the viewBox keeps the aspect ratio.
     return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart"', svg, count=1)
 

@@ -6,6 +6,8 @@ display (a drop = clean − value in the heat map, a margin to a threshold in th
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,8 @@ __all__ = [
     "ReportContext",
     "build_context",
     "fmt",
+    "slug",
+    "unique_slugs",
 ]
 
 SECTIONS: list[tuple[str, str]] = [
@@ -83,6 +87,60 @@ def _fmt_count(value: float | None) -> str:
     return str(int(round(value)))
 
 
+def slug(text: str) -> str:
+    """URL-safe fragment of ``text``: ASCII letters/digits joined by single hyphens ('' if none survive).
+
+    Accents fold to their base letter (é → e); anything else (spaces, '<', '/', '#', non-Latin script)
+    becomes a separator, so a slug never contains '--' and never needs escaping in an id or a URL.
+    """
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+
+
+def unique_slugs(texts: list[str]) -> list[str]:
+    """One slug per text, in order, all distinct: a repeat gets '-2', '-3', …; an empty slug its 1-based position.
+
+    Deterministic for the same list, so anchors are stable across renders of the same results.
+    """
+    seen: set[str] = set()
+    out = []
+    for i, text in enumerate(texts, start=1):
+        base = slug(text) or str(i)
+        candidate, n = base, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{base}-{n}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """Element ids for models (verdict cards), criteria (rows of the criteria table) and their cells.
+
+    ``model-<slug>``, ``criterion-<slug>`` and ``result-<criterion slug>--<model slug>``: slugs have no
+    '--', so a cell id cannot equal another cell's, and the prefixes keep them apart from section ids.
+    """
+
+    models: list[str]  # slug per model, in results order
+    criteria: dict[str, str]  # criterion id -> slug
+
+    @classmethod
+    def of(cls, r: Results) -> "Anchors":
+        ids = list(dict.fromkeys(c.id for m in r.models for c in m.criteria))
+        return cls(unique_slugs([m.name for m in r.models]), dict(zip(ids, unique_slugs(ids))))
+
+    def model(self, index: int) -> str:
+        return f"model-{self.models[index]}"
+
+    def criterion(self, cid: str) -> str:
+        return f"criterion-{self.criteria[cid]}"
+
+    def cell(self, cid: str, index: int) -> str:
+        return f"result-{self.criteria[cid]}--{self.models[index]}"
+
+
 def _threshold_text(c: CriterionResult) -> str:
     return _KIND_TEXT[c.kind].format(t=fmt(c.threshold))
 
@@ -111,11 +169,13 @@ class CriterionCell:
     status: str
     css: str
     icon: str
+    anchor: str
 
 
 @dataclass(frozen=True)
 class CriterionRow:
     id: str
+    anchor: str
     description: str
     metric: str
     scope: str
@@ -134,11 +194,13 @@ class Issue:
     status: str
     css: str
     blocking: bool
+    anchor: str  # the criterion's row in the criteria table
 
 
 @dataclass(frozen=True)
 class ModelSummary:
     name: str
+    anchor: str  # the model's verdict card
     kind: str
     style: int
     verdict: VerdictView
@@ -234,6 +296,7 @@ class ReportContext:
     models: list[ModelSummary]
     criteria: list[CriterionRow]
     model_names: list[str]
+    model_anchors: list[str]
     comparison: TableView
     baseline_comparison: ComparisonView | None
     conditions: TableView
@@ -264,9 +327,10 @@ class ReportContext:
 # ----------------------------------------------------------------------------- summary
 
 
-def _issue(c: CriterionResult) -> Issue:
+def _issue(c: CriterionResult, anchors: Anchors) -> Issue:
     status, css, _ = _STATUS[c.passed]
-    return Issue(c.id, c.description, fmt(c.value), _threshold_text(c), _fmt_ci(c.ci), status, css, c.blocking)
+    return Issue(c.id, c.description, fmt(c.value), _threshold_text(c), _fmt_ci(c.ci), status, css, c.blocking,
+                 anchors.criterion(c.id))
 
 
 def _margin(c: CriterionResult) -> float | None:
@@ -320,13 +384,13 @@ def _what_would_change(m: ModelResult) -> list[str]:
     return out
 
 
-def _summaries(r: Results) -> list[ModelSummary]:
+def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
     out = []
     for i, m in enumerate(r.models):
         css, icon = _VERDICT_STYLE[m.verdict]
-        issues = [_issue(c) for c in m.criteria if c.passed is not True]
+        issues = [_issue(c, anchors) for c in m.criteria if c.passed is not True]
         out.append(ModelSummary(
-            name=m.name, kind=m.kind, style=i, verdict=VerdictView(m.verdict, css, icon),
+            name=m.name, anchor=anchors.model(i), kind=m.kind, style=i, verdict=VerdictView(m.verdict, css, icon),
             rank="—" if m.rank is None else str(m.rank),
             production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci),
             clean_primary=fmt(m.clean.get(r.primary_metric)), issues=issues,
@@ -338,7 +402,7 @@ def _summaries(r: Results) -> list[ModelSummary]:
 # ----------------------------------------------------------------------------- tables
 
 
-def _criteria_rows(r: Results) -> list[CriterionRow]:
+def _criteria_rows(r: Results, anchors: Anchors) -> list[CriterionRow]:
     order: dict[str, CriterionResult] = {}
     for m in r.models:
         for c in m.criteria:
@@ -346,14 +410,14 @@ def _criteria_rows(r: Results) -> list[CriterionRow]:
     rows = []
     for cid, first in order.items():
         cells: list[CriterionCell | None] = []
-        for m in r.models:
+        for i, m in enumerate(r.models):
             c = next((c for c in m.criteria if c.id == cid), None)
             if c is None:
                 cells.append(None)
                 continue
             status, css, icon = _STATUS[c.passed]
-            cells.append(CriterionCell(fmt(c.value), _fmt_ci(c.ci), status, css, icon))
-        rows.append(CriterionRow(cid, first.description, first.metric, first.scope, _threshold_text(first),
+            cells.append(CriterionCell(fmt(c.value), _fmt_ci(c.ci), status, css, icon, anchors.cell(cid, i)))
+        rows.append(CriterionRow(cid, anchors.criterion(cid), first.description, first.metric, first.scope, _threshold_text(first),
                                  first.blocking, cells))
     return rows
 
@@ -630,6 +694,7 @@ def _provenance(r: Results) -> list[tuple[str, str]]:
 def build_context(r: Results, *, run_dir: Path) -> ReportContext:
     """Build the page's content from ``Results``; ``run_dir`` resolves the gallery's PNG paths."""
     curves, heatmaps, fam, scatter = _charts(r)
+    anchors = Anchors.of(r)
     signoff = [SignoffRow(s.get("role", ""), s.get("name", ""), s.get("date", ""), s.get("decision", ""))
                for s in r.signoff]
     return ReportContext(
@@ -637,7 +702,8 @@ def build_context(r: Results, *, run_dir: Path) -> ReportContext:
         spec_hash=r.spec_hash, plan_hash=r.plan_hash, primary_metric=_metric_name(r, r.primary_metric),
         sections=SECTIONS,
         recommendation_model=r.recommendation.model, recommendation_reason=r.recommendation.reason,
-        models=_summaries(r), criteria=_criteria_rows(r), model_names=[m.name for m in r.models],
+        models=_summaries(r, anchors), criteria=_criteria_rows(r, anchors), model_names=[m.name for m in r.models],
+        model_anchors=[anchors.model(i) for i in range(len(r.models))],
         comparison=_comparison(r), baseline_comparison=_baseline_comparison(r), conditions=_conditions_table(r),
         curves=curves, heatmaps=heatmaps, families=fam, scatter=scatter,
         per_class=_per_class(r), per_class_counts=_has_counts(r), gallery=_gallery(r, run_dir),
