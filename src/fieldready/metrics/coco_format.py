@@ -63,17 +63,19 @@ def coco_ground_truth(targets: Sequence[ImageTargets], *, category_ids: Sequence
 
 
 def coco_detections(detections: Sequence[ImageDetections]) -> list[dict[str, Any]]:
-    """COCO result dicts (``loadRes`` input): image_id, category_id, bbox xywh, score."""
-    out: list[dict[str, Any]] = []
-    for d in detections:
-        xywh = xyxy_to_xywh(d.boxes)
-        for j in range(len(d.scores)):
-            out.append(
-                {
-                    "image_id": int(d.image_id),
-                    "category_id": int(d.labels[j]),
-                    "bbox": [float(v) for v in xywh[j]],
-                    "score": float(d.scores[j]),
-                }
-            )
-    return out
+    """COCO detection annotations as ``loadRes`` makes them: ids 1..N, bbox xywh, score, area = w·h, not crowd.
+
+    Built from one concatenated array (``tolist`` gives Python floats in one call), not per element.
+    """
+    counts = [len(d.scores) for d in detections]
+    if not sum(counts):
+        return []
+    image_ids = np.repeat([int(d.image_id) for d in detections], counts)
+    boxes = xyxy_to_xywh(np.concatenate([d.boxes for d in detections]))
+    scores = np.concatenate([d.scores for d in detections]).astype(np.float64)
+    labels = np.concatenate([d.labels for d in detections]).astype(np.int64)
+    rows = zip(image_ids.tolist(), labels.tolist(), boxes.tolist(), scores.tolist())
+    return [
+        {"image_id": i, "category_id": c, "bbox": b, "score": sc, "id": n, "area": b[2] * b[3], "iscrowd": 0}
+        for n, (i, c, b, sc) in enumerate(rows, 1)
+    ]

@@ -160,9 +160,8 @@ def _run_engine(
 
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO(gt)
-        # Built like COCO.loadRes (ids 1..N, area = w*h, not crowd) but also valid with zero detections.
-        anns = [dict(d, id=i + 1, area=d["bbox"][2] * d["bbox"][3], iscrowd=0) for i, d in enumerate(dt)]
-        coco_dt = COCO({"images": gt["images"], "categories": gt["categories"], "annotations": anns})
+        # Built like COCO.loadRes (coco_detections adds its ids, areas, iscrowd) but also valid with zero detections.
+        coco_dt = COCO({"images": gt["images"], "categories": gt["categories"], "annotations": dt})
         ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *_a, **_k: None)
         ev.params.imgIds = image_ids
         ev.params.catIds = category_ids
