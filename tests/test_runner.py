@@ -140,3 +140,21 @@ def test_run_dir_of_another_plan_is_refused(tmp_path: Path) -> None:
     spec.write_text(spec.read_text().replace("seed: 0,", "seed: 3,"))
     result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(out), "--quiet"])
     assert result.exit_code == 2 and "holds a run of another plan" in result.output
+
+
+def test_ctrl_c_keeps_finished_batches_and_says_how_to_resume(tmp_path: Path) -> None:
+    spec = _python_model_project(tmp_path / "p", "{delay: 0.05}")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fieldready.cli", "run", str(spec), "-o", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while _done_batches(out) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
+    kept = _done_batches(out)
+    assert kept >= 2
+    resumed = CliRunner().invoke(cli, ["run", str(spec), "-o", str(out), "--quiet"])
+    assert resumed.exit_code == 0 and f"resumed: {kept} batches" in resumed.output
