@@ -111,3 +111,27 @@ def test_corruptions_lists_the_catalogue_and_previews(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     img = cv2.imread(str(grid))
     assert img is not None and img.shape[0] > 40 * 10 and img.shape[1] >= 40 * 6
+
+
+def test_encrypted_key_passphrase_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from fieldready.report.sign import make_test_certificate
+
+    key, cert = make_test_certificate(tmp_path / "keys")
+    plain = serialization.load_pem_private_key(key.read_bytes(), None)
+    encrypted = tmp_path / "keys" / "encrypted.pem"
+    encrypted.write_bytes(
+        plain.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"s3cret")
+        )
+    )
+    spec = make_detection_project(tmp_path / "p", n_images=3)
+    args = ["run", str(spec), "--quiet", "--sign-key", str(encrypted), "--sign-cert", str(cert)]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "nopass")])
+    assert result.exit_code == 2 and "passphrase" in result.output
+    monkeypatch.setenv("FIELDREADY_SIGN_PASSPHRASE", "s3cret")
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    verified = CliRunner().invoke(cli, ["verify", str(tmp_path / "run" / "report.pdf"), "--trust", str(cert)])
+    assert verified.exit_code == 0

@@ -29,6 +29,7 @@ from fieldready.summary import build_results
 __all__ = ["RunOutcome", "run", "write_results", "render", "package_versions"]
 
 RESULTS_JSON = "results.json"
+PASSPHRASE_ENV = "FIELDREADY_SIGN_PASSPHRASE"
 _PACKAGES = ("torch", "numpy", "opencv-python-headless", "faster-coco-eval", "pycocotools", "pydantic", "weasyprint", "matplotlib", "pyhanko")
 
 
@@ -111,7 +112,9 @@ def run(
     if key is not None and cert is not None:
         from fieldready.report.sign import sign_pdf
 
-        sign_pdf(paths.pdf, key=Path(key), cert=Path(cert))
+        # An encrypted key's passphrase comes from the environment, never from the spec or the command line.
+        passphrase = os.environ.get(PASSPHRASE_ENV)
+        sign_pdf(paths.pdf, key=Path(key), cert=Path(cert), passphrase=passphrase.encode() if passphrase else None)
     elif (key is None) != (cert is None):
         raise FieldreadyError("signing needs both a key and a certificate (--sign-key KEY --sign-cert CERT)")
     return RunOutcome(results, run_dir, paths.html, paths.pdf, stats)
