@@ -20,7 +20,7 @@ __all__ = ["METRICS", "flip_rate", "flip_probability", "consistency_eval", "cons
 METRICS: dict[str, MetricInfo] = {
     "flip_rate": MetricInfo("share of images whose top-1 class differs from the model's own clean top-1", False),
     "flip_probability": MetricInfo("ImageNet-P flip probability over frame sequences", False),
-    "consistency_ap": MetricInfo("AP of corrupted detections against the model's own clean detections", True),
+    "consistency": MetricInfo("AP of corrupted detections against the model's own clean detections", True),
 }
 
 

@@ -1,13 +1,17 @@
 """The metric names a criterion may use, per task, and how each is scoped.
 
 A *unit* metric is measured on one severity point (and averaged over a condition's points); a
-*class* metric needs ``class:``; an *aggregate* is computed across conditions. The direction
-(higher is better) decides what a drop means.
+*class* metric needs ``class:``; an *aggregate* is computed across conditions; a *stability*
+metric compares a condition with the model's own clean predictions. Labels here are short, for
+tables; the direction (higher is better, which decides what a drop means) is read from
+``fieldready.metrics.METRICS``, the one place that defines it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from fieldready.metrics import METRICS as METRIC_INFO
 
 __all__ = ["MetricName", "METRICS", "metric_names", "lookup", "PRIMARY"]
 
@@ -22,38 +26,46 @@ class MetricName:
     description: str
 
 
-_DETECTION = [
-    MetricName("map", "unit", True, "COCO AP@[.5:.95]"),
-    MetricName("ap50", "unit", True, "COCO AP at IoU 0.5"),
-    MetricName("ap75", "unit", True, "COCO AP at IoU 0.75"),
-    MetricName("ap_small", "unit", True, "COCO AP, small objects"),
-    MetricName("ap_medium", "unit", True, "COCO AP, medium objects"),
-    MetricName("ap_large", "unit", True, "COCO AP, large objects"),
-    MetricName("ar1", "unit", True, "COCO AR, 1 detection per image"),
-    MetricName("ar10", "unit", True, "COCO AR, 10 detections per image"),
-    MetricName("ar100", "unit", True, "COCO AR, 100 detections per image"),
-    MetricName("ap", "class", True, "per-class AP@[.5:.95]"),
-    MetricName("consistency", "stability", True, "AP against the model's own clean detections"),
-]
-_CLASSIFICATION = [
-    MetricName("top1", "unit", True, "top-1 accuracy"),
-    MetricName("top5", "unit", True, "top-5 accuracy"),
-    MetricName("error", "unit", False, "top-1 error"),
-    MetricName("ece", "unit", False, "expected calibration error"),
-    MetricName("accuracy", "class", True, "per-class top-1 accuracy"),
-    MetricName("flip_rate", "stability", False, "share of images whose top-1 changes vs clean"),
-]
-_AGGREGATE = [
-    MetricName("mpc", "aggregate", True, "mean performance under corruption"),
-    MetricName("rpc", "aggregate", True, "relative performance under corruption (mPC / clean)"),
-    MetricName("mce", "aggregate", False, "mean corruption error normalised by the baseline"),
-    MetricName("relative_mce", "aggregate", False, "relative mCE (E − E_clean) normalised by the baseline"),
-    MetricName("production_score", "aggregate", True, "frequency-weighted metric under the production mix"),
-]
+# name → (scope, short label for tables); the direction comes from the metrics package.
+_AGGREGATE = {
+    "mpc": ("aggregate", "mean performance under corruption"),
+    "rpc": ("aggregate", "relative performance under corruption (mPC / clean)"),
+    "mce": ("aggregate", "mean corruption error normalised by the baseline"),
+    "relative_mce": ("aggregate", "relative mCE (E − E_clean) normalised by the baseline"),
+    "production_score": ("aggregate", "frequency-weighted metric under the production mix"),
+}
+_SCOPES = {
+    "detection": {
+        "map": ("unit", "COCO AP@[.5:.95]"),
+        "ap50": ("unit", "COCO AP at IoU 0.5"),
+        "ap75": ("unit", "COCO AP at IoU 0.75"),
+        "ap_small": ("unit", "COCO AP, small objects"),
+        "ap_medium": ("unit", "COCO AP, medium objects"),
+        "ap_large": ("unit", "COCO AP, large objects"),
+        "ar1": ("unit", "COCO AR, 1 detection per image"),
+        "ar10": ("unit", "COCO AR, 10 detections per image"),
+        "ar100": ("unit", "COCO AR, 100 detections per image"),
+        "ap": ("class", "per-class AP@[.5:.95]"),
+        "consistency": ("stability", "AP against the model's own clean detections"),
+        **_AGGREGATE,
+    },
+    "classification": {
+        "top1": ("unit", "top-1 accuracy"),
+        "top5": ("unit", "top-5 accuracy"),
+        "error": ("unit", "top-1 error"),
+        "ece": ("unit", "expected calibration error"),
+        "accuracy": ("class", "per-class top-1 accuracy"),
+        "flip_rate": ("stability", "share of images whose top-1 changes vs clean"),
+        **_AGGREGATE,
+    },
+}
 
 METRICS: dict[str, dict[str, MetricName]] = {
-    "detection": {m.name: m for m in _DETECTION + _AGGREGATE},
-    "classification": {m.name: m for m in _CLASSIFICATION + _AGGREGATE},
+    task: {
+        name: MetricName(name, scope, METRIC_INFO[name].higher_is_better, label)
+        for name, (scope, label) in scopes.items()
+    }
+    for task, scopes in _SCOPES.items()
 }
 PRIMARY = {"detection": "map", "classification": "top1"}
 
