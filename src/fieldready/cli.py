@@ -120,10 +120,9 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
 @click.option("--template-dir", type=click.Path(path_type=Path), default=None, help="Your own templates.")
 def report(run_dir: Path, page_size: str | None, template_dir: Path | None) -> None:
     """Re-render report.html and report.pdf of a run directory from its results.json."""
-    from fieldready.report import load_results, render_report
+    from fieldready.report import render_run
 
-    results = load_results(run_dir / "results.json")
-    paths = render_report(results, run_dir, page_size=page_size or results.page_size, template_dir=template_dir, run_dir=run_dir)
+    paths = render_run(run_dir, page_size=page_size, template_dir=template_dir)
     click.echo(f"report: {paths.html}  {paths.pdf}")
 
 

@@ -58,7 +58,7 @@ def targets_of(plan: TestPlan, store: ResultStore, point: str, ids: list[int] | 
     ids = [r.image_id for r in plan.dataset.records] if ids is None else ids
     if point == CLEAN or not plan.point(point).geometric:
         return [plan.dataset.targets[i] for i in ids]
-    moved = store.targets(point)
+    moved = store.targets(point, ids)
     out = []
     for i in ids:
         data = moved.get(i, np.zeros((0, 6), dtype=np.float32)).astype(np.float64)

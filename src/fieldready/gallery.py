@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from fieldready.data.decode import decode_images
-from fieldready.data.types import ImageTargets
+from fieldready.data.types import ImageRecord, ImageTargets
 from fieldready.errors import StoreError
 from fieldready.evaluate import detections_of, targets_of
+from fieldready.metrics.classification import softmax
 from fieldready.metrics.failures import change_scores, classification_change_scores
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.report.gallery import draw_classification, draw_detections
@@ -84,7 +85,7 @@ def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir:
             corrupted = corrupt_point(clean_img, point, [image_id], seed=plan.seed).images
             pair = [_to_uint8(clean_img), _to_uint8(corrupted)]
             stem = f"{_safe(entry.name)}-{n}"
-            pngs = _draw(plan, store, entry.name, image_id, [CLEAN, key], pair)
+            pngs = _draw(plan, store, entry.name, record, [CLEAN, key], pair)
             for suffix, png in zip(("clean", "corrupted"), pngs):
                 _write(folder / f"{stem}-{suffix}.png", png)
             items.append(
@@ -102,10 +103,14 @@ def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir:
     return results
 
 
-def _draw(plan: TestPlan, store: ResultStore, model: str, image_id: int, keys: list[str], images: list[np.ndarray]) -> list[bytes]:
+def _draw(
+    plan: TestPlan, store: ResultStore, model: str, record: ImageRecord, keys: list[str], images: list[np.ndarray]
+) -> list[bytes]:
+    """PNGs of one image at each point: boxes (ground truth and predictions) or labels drawn on it."""
+    image_id = record.image_id
+    preds = [store.predictions(model, key, [image_id])[image_id] for key in keys]
     out = []
-    for key, image in zip(keys, images):
-        pred = store.predictions(model, key)[image_id]
+    for key, image, pred in zip(keys, images, preds):
         if plan.spec.task == "detection":
             target = (
                 targets_of(plan, store, key, [image_id])[0]
@@ -124,14 +129,12 @@ def _draw(plan: TestPlan, store: ResultStore, model: str, image_id: int, keys: l
                 )
             )
         else:
-            probs = np.exp(pred - pred.max())
-            probs /= probs.sum()
-            label = next(r.label for r in plan.dataset.records if r.image_id == image_id)
-            clean_answer = int(store.predictions(model, CLEAN)[image_id].argmax())
+            probs = softmax(pred[None])[0]
+            clean_answer = int(preds[0].argmax())  # unlabelled data: the clean answer stands in for the label
             out.append(
                 draw_classification(
                     image,
-                    true_label=int(label) if label is not None else clean_answer,
+                    true_label=record.label if record.label is not None else clean_answer,
                     pred_label=int(probs.argmax()),
                     prob=float(probs.max()),
                     class_names=plan.dataset.classes,

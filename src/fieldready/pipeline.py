@@ -20,13 +20,14 @@ from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluate import evaluate
 from fieldready.gallery import build_gallery
 from fieldready.plan import TestPlan, compile_plan
+from fieldready.report import render_report
 from fieldready.results import Provenance, Results
 from fieldready.runner import RunStats, execute, select_device
 from fieldready.spec.loader import load_spec
 from fieldready.store import ResultStore
 from fieldready.summary import build_results
 
-__all__ = ["RunOutcome", "run", "write_results", "render", "package_versions"]
+__all__ = ["RunOutcome", "run", "write_results", "package_versions"]
 
 RESULTS_JSON = "results.json"
 PASSPHRASE_ENV = "FIELDREADY_SIGN_PASSPHRASE"
@@ -73,13 +74,6 @@ def write_results(results: Results, run_dir: Path) -> Path:
     return path
 
 
-def render(results: Results, run_dir: Path, *, page_size: str | None = None, template_dir: Path | None = None):  # noqa: ANN201
-    """Render report.html and report.pdf into the run directory."""
-    from fieldready.report import render_report
-
-    return render_report(results, run_dir, template_dir=template_dir, page_size=page_size or "A4", run_dir=run_dir)
-
-
 def run(
     spec_path: str | Path,
     run_dir: str | Path,
@@ -106,7 +100,7 @@ def run(
     write_results(results, run_dir)
     spec = plan.spec
     template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
-    paths = render(results, run_dir, page_size=results.page_size, template_dir=template_dir)
+    paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir)
     key = sign_key or (loaded.resolve(spec.report.sign.key) if spec.report.sign else None)
     cert = sign_cert or (loaded.resolve(spec.report.sign.cert) if spec.report.sign else None)
     if key is not None and cert is not None:

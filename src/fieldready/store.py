@@ -157,14 +157,17 @@ class ResultStore:
         return float(self._db.execute("SELECT COALESCE(SUM(seconds), 0) FROM batches").fetchone()[0])
 
     # reading ----------------------------------------------------------------------------------
-    def predictions(self, model: str, point: str) -> dict[int, np.ndarray]:
-        """Image id → prediction array of one unit."""
-        rows = self._db.execute(
-            "SELECT image_id, data FROM predictions WHERE model = ? AND point = ? ORDER BY image_id", (model, point)
-        )
-        return {int(i): _decode(blob) for i, blob in rows}
+    def predictions(self, model: str, point: str, image_ids: list[int] | None = None) -> dict[int, np.ndarray]:
+        """Image id → prediction array of one unit (all its images, or only ``image_ids``)."""
+        return self._read("predictions", "model = ? AND point = ?", (model, point), image_ids)
 
-    def targets(self, point: str) -> dict[int, np.ndarray]:
+    def targets(self, point: str, image_ids: list[int] | None = None) -> dict[int, np.ndarray]:
         """Image id → moved ground truth of a geometric point (empty for other points)."""
-        rows = self._db.execute("SELECT image_id, data FROM targets WHERE point = ? ORDER BY image_id", (point,))
+        return self._read("targets", "point = ?", (point,), image_ids)
+
+    def _read(self, table: str, where: str, args: tuple, image_ids: list[int] | None) -> dict[int, np.ndarray]:
+        if image_ids is not None:
+            where += f" AND image_id IN ({','.join('?' * len(image_ids))})"
+            args = (*args, *image_ids)
+        rows = self._db.execute(f"SELECT image_id, data FROM {table} WHERE {where} ORDER BY image_id", args)
         return {int(i): _decode(blob) for i, blob in rows}

@@ -133,13 +133,12 @@ def _aggregate(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) ->
     """mPC, rPC, mCE, relative mCE or production score of ``model`` over the criterion's conditions."""
     primary = plan.primary_metric
     higher = lookup(plan.spec.task, primary).higher_is_better  # type: ignore[union-attr]
-    conditions = plan.conditions if criterion.on in ("all", "clean") else [c for c in plan.conditions if c.name == criterion.on]
     clean = get(model, CLEAN, primary, None)
+    if criterion.metric == "production_score":  # always the whole declared mix
+        means = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in plan.conditions}
+        return robustness.production_score(clean, means, {c.name: c.frequency for c in plan.conditions})
+    conditions = plan.conditions if criterion.on in ("all", "clean") else [c for c in plan.conditions if c.name == criterion.on]
     per_condition = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in conditions}
-    if criterion.metric == "production_score":
-        freqs = {c.name: c.frequency for c in plan.conditions}
-        all_conditions = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in plan.conditions}
-        return robustness.production_score(clean, all_conditions, freqs)
     mpc = _mean(list(per_condition.values()))
     if criterion.metric == "mpc":
         return mpc

@@ -129,10 +129,13 @@ def render_run(
     *,
     out_dir: Path | None = None,
     template_dir: Path | None = None,
-    page_size: str = "A4",
+    page_size: str | None = None,
 ) -> ReportPaths:
-    """Re-render a run directory's report from its ``results.json`` (``fieldready report DIR``)."""
+    """Re-render a run directory's report from its ``results.json`` (``fieldready report DIR``).
+
+    ``page_size`` None keeps the page size the run was rendered with.
+    """
     run_dir = Path(run_dir)
     results = load_results(run_dir / "results.json")
     return render_report(results, out_dir if out_dir is not None else run_dir,
-                         template_dir=template_dir, page_size=page_size, run_dir=run_dir)
+                         template_dir=template_dir, page_size=page_size or results.page_size, run_dir=run_dir)

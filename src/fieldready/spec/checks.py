@@ -128,7 +128,8 @@ def _check_conditions(loaded: LoadedSpec, errors: list[SpecError]) -> list[str]:
             continue
         if condition.compose is not None:
             for j, step in enumerate(condition.compose):
-                errors += _check_step(loaded, (*path, "compose", j), step.corruption, step.severity)
+                given = [step.severity] if step.severity is not None else []
+                errors += _check_step(loaded, (*path, "compose", j), step.corruption, given)
         else:
             errors += _check_corruption_condition(loaded, condition, path)
         name = condition_name(condition)
@@ -145,39 +146,26 @@ def _check_conditions(loaded: LoadedSpec, errors: list[SpecError]) -> list[str]:
 
 
 def _check_corruption_condition(loaded: LoadedSpec, condition, path: tuple) -> list[SpecError]:  # noqa: ANN001
-    """Check a single-corruption condition's name and severities."""
-    loc = loaded.located
-    try:
-        corruption = corruptions.get(condition.corruption)
-    except CorruptionError as exc:
-        return [loc.error((*path, "corruption"), str(exc))]
+    """Check a single-corruption condition's name and the severities it gives in physical units."""
     sev = condition.severity
     values: list[float] = []
     if isinstance(sev, (int, float)):
         values = [float(sev)]
     elif sev is not None and sev.levels is None:
         values = list(sev.values or [v for v in (sev.min, sev.max) if v is not None])
-    errors = []
-    for value in values:
-        try:
-            corruption.check(value)
-        except CorruptionError as exc:
-            errors.append(loc.error((*path, "severity"), str(exc)))
-            break
-    return errors
+    return _check_step(loaded, path, condition.corruption, values)
 
 
-def _check_step(loaded: LoadedSpec, path: tuple, name: str, severity: float | None) -> list[SpecError]:
+def _check_step(loaded: LoadedSpec, path: tuple, name: str, severities: list[float]) -> list[SpecError]:
+    """The corruption ``name`` exists and every severity is in its valid range (first problem only)."""
     loc = loaded.located
     try:
         corruption = corruptions.get(name)
+        for value in severities:
+            corruption.check(value)
     except CorruptionError as exc:
-        return [loc.error((*path, "corruption"), str(exc))]
-    if severity is not None:
-        try:
-            corruption.check(severity)
-        except CorruptionError as exc:
-            return [loc.error((*path, "severity"), str(exc))]
+        key = "corruption" if name not in corruptions.names() else "severity"
+        return [loc.error((*path, key), str(exc))]
     return []
 
 
