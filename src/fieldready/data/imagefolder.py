@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-
 from fieldready.data.dataset import Dataset
+from fieldready.data.decode import image_size
 from fieldready.data.types import ImageRecord
 from fieldready.errors import DataError
 
 __all__ = ["load_imagefolder", "load_unlabelled", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(f"{path}: cannot decode this image; replace or remove it")
-    return int(image.shape[1]), int(image.shape[0])
 
 
 def load_unlabelled(root: Path, *, task: str, classes: list[str] | None = None) -> Dataset:
@@ -30,7 +22,7 @@ def load_unlabelled(root: Path, *, task: str, classes: list[str] | None = None) 
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    records = [ImageRecord(i, str(p), *_image_size(p)) for i, p in enumerate(paths)]
+    records = [ImageRecord(i, str(p), *image_size(p)) for i, p in enumerate(paths)]
     return Dataset(task, records, dict(enumerate(classes or [])), {}, paths)
 
 
@@ -52,7 +44,7 @@ def load_imagefolder(root: Path, *, classes: list[str] | None = None) -> Dataset
         for path in sorted((root / name).iterdir()):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            w, h = _image_size(path)
+            w, h = image_size(path)
             records.append(ImageRecord(len(records), str(path), w, h, label=label))
             files.append(path)
     if not records:

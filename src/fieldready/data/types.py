@@ -15,13 +15,18 @@ __all__ = ["ImageRecord", "ImageTargets", "ImageDetections"]
 
 @dataclass(frozen=True)
 class ImageRecord:
-    """One image of the dataset: a stable integer id, its file, its size and (classification) its label."""
+    """One image of the dataset: a stable integer id, its file, its size and (classification) its label.
+
+    ``source`` is the annotation file that declared the size (COCO), or None when the size was read
+    from the image itself, so a size mismatch can blame the right file.
+    """
 
     image_id: int
     path: str
     width: int
     height: int
     label: int | None = None
+    source: str | None = None
 
 
 @dataclass
