@@ -50,8 +50,8 @@ def dataset_classes(loaded: LoadedSpec) -> list[str] | None:
         try:
             doc = json.loads(loaded.resolve(ds.annotations).read_text(encoding="utf-8"))
             return [str(c["name"]) for c in doc.get("categories", [])]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            return None  # load_coco names the malformed record
     root = loaded.resolve(ds.images)
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else None
 
