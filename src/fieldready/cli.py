@@ -106,6 +106,8 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
     r = outcome.results
     if outcome.stats.resumed:
         click.echo(f"resumed: {outcome.stats.resumed} batches were already done")
+    if outcome.note:
+        click.echo(outcome.note)
     for m in sorted(r.models, key=lambda m: m.rank or 0):
         ps = f"{m.production_score:.3f}" if m.production_score is not None else "n/a"
         clean = m.clean.get(r.primary_metric)
@@ -118,11 +120,27 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--page-size", type=click.Choice(["A4", "Letter"]), default=None, help="PDF page size.")
 @click.option("--template-dir", type=click.Path(path_type=Path), default=None, help="Your own templates.")
-def report(run_dir: Path, page_size: str | None, template_dir: Path | None) -> None:
-    """Re-render report.html and report.pdf of a run directory from its results.json."""
-    from fieldready.report import render_run
+@click.option("--sign-key", type=click.Path(path_type=Path), help="PEM private key to sign the new PDF with.")
+@click.option("--sign-cert", type=click.Path(path_type=Path), help="PEM certificate of the signing key.")
+def report(run_dir: Path, page_size: str | None, template_dir: Path | None, sign_key: Path | None,
+           sign_cert: Path | None) -> None:
+    """Re-render report.html and report.pdf of a run directory from its results.json.
 
-    paths = render_run(run_dir, page_size=page_size, template_dir=template_dir)
+    A signed report.pdf is re-signed when --sign-key/--sign-cert are given; otherwise it is kept
+    and the new PDF is written as report-unsigned.pdf.
+    """
+    from fieldready.report import render_run
+    from fieldready.report.render import Signing
+    from fieldready.report.sign import check_signer, env_passphrase
+
+    if (sign_key is None) != (sign_cert is None):
+        raise click.UsageError("signing needs both --sign-key and --sign-cert")
+    signing = Signing(sign_key, sign_cert, env_passphrase()) if sign_key is not None and sign_cert is not None else None
+    if signing is not None:
+        check_signer(signing.key, signing.cert, signing.passphrase)
+    paths = render_run(run_dir, page_size=page_size, template_dir=template_dir, signing=signing)
+    if paths.note:
+        click.echo(paths.note)
     click.echo(f"report: {paths.html}  {paths.pdf}")
 
 
@@ -183,11 +201,12 @@ def verify(pdf: Path, trust: Path | None) -> None:
 @cli.command()
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=Path("signing"), show_default=True)
 @click.option("--name", default="fieldready test signer", show_default=True, help="Common name of the certificate.")
-def keygen(out: Path, name: str) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing key pair in OUT.")
+def keygen(out: Path, name: str, force: bool) -> None:
     """Create a self-signed test key and certificate for trying out report signing."""
     from fieldready.report.sign import make_test_certificate
 
-    key, cert = make_test_certificate(out, common_name=name)
+    key, cert = make_test_certificate(out, common_name=name, force=force)
     click.echo(f"key: {key}\ncertificate: {cert}\nsign with: fieldready run SPEC -o DIR --sign-key {key} --sign-cert {cert}")
 
 

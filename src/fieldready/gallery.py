@@ -7,6 +7,7 @@ per-image seeds make the pixels identical to those the model saw in the run.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from fieldready.plan import CLEAN, TestPlan
 from fieldready.report.gallery import draw_classification, draw_detections
 from fieldready.results import GalleryItem, Results
 from fieldready.runner import corrupt_point
-from fieldready.store import ResultStore
+from fieldready.store import ResultStore, write_atomic
 
 __all__ = ["mine_failures", "build_gallery"]
 
@@ -84,7 +85,7 @@ def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir:
             clean_img = decode_images([record], device)
             corrupted = corrupt_point(clean_img, point, [image_id], seed=plan.seed).images
             pair = [_to_uint8(clean_img), _to_uint8(corrupted)]
-            stem = f"{_safe(entry.name)}-{n}"
+            stem = f"{_stem(entry.name)}-{n}"
             pngs = _draw(plan, store, entry.name, record, [CLEAN, key], pair)
             for suffix, png in zip(("clean", "corrupted"), pngs):
                 _write(folder / f"{stem}-{suffix}.png", png)
@@ -145,7 +146,7 @@ def _draw(
 
 def _write(path: Path, data: bytes) -> None:
     try:
-        path.write_bytes(data)
+        write_atomic(path, data)
     except OSError as exc:
         raise StoreError(f"{path}: cannot write the gallery image ({exc.strerror}); free disk space and run the same command again") from None
 
@@ -154,5 +155,11 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+def _stem(name: str) -> str:
+    """A file-name stem unique per model name: a readable slug plus a digest of the exact name.
+
+    "Model A" and "model-a" (or names differing only in case, on a case-insensitive disk) slugify
+    alike; the digest keeps their images apart.
+    """
+    slug = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in name.lower())[:40]
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

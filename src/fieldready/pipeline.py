@@ -2,13 +2,13 @@
 
 Each stage is its own module; this one only sequences them, records provenance and writes the run
 directory: ``results.sqlite`` (predictions), ``results.json`` (every number), ``report.html``,
-``report.pdf`` and ``gallery/`` (failure examples).
+``report.pdf`` and ``gallery/`` (failure examples). The directory is locked for the whole run, so a
+second ``fieldready run`` on it stops at once instead of mixing its work into this one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -21,16 +21,17 @@ from fieldready.evaluate import evaluate
 from fieldready.gallery import build_gallery
 from fieldready.plan import TestPlan, compile_plan
 from fieldready.report import render_report
+from fieldready.report.render import Signing
+from fieldready.report.sign import check_signer, env_passphrase
 from fieldready.results import Provenance, Results
 from fieldready.runner import RunStats, execute, select_device
 from fieldready.spec.loader import load_spec
-from fieldready.store import ResultStore
+from fieldready.store import ResultStore, RunLock, write_atomic
 from fieldready.summary import build_results
 
 __all__ = ["RunOutcome", "run", "write_results", "package_versions"]
 
 RESULTS_JSON = "results.json"
-PASSPHRASE_ENV = "FIELDREADY_SIGN_PASSPHRASE"
 _PACKAGES = ("torch", "numpy", "opencv-python-headless", "faster-coco-eval", "pycocotools", "pydantic", "weasyprint", "matplotlib", "pyhanko")
 
 
@@ -43,6 +44,7 @@ class RunOutcome:
     html: Path
     pdf: Path
     stats: RunStats
+    note: str = ""
 
 
 def package_versions() -> dict[str, str]:
@@ -65,10 +67,8 @@ def _now() -> str:
 def write_results(results: Results, run_dir: Path) -> Path:
     """Write ``results.json`` atomically (temp file + rename), so a crash never leaves half a file."""
     path = Path(run_dir) / RESULTS_JSON
-    tmp = path.with_suffix(".json.tmp")
     try:
-        tmp.write_text(json.dumps(results.model_dump(mode="json"), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(results.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
     except OSError as exc:
         raise StoreError(f"{path}: cannot write results ({exc}); free disk space and run `fieldready report` again") from None
     return path
@@ -82,36 +82,39 @@ def run(
     sign_cert: Path | None = None,
     progress: bool = True,
 ) -> RunOutcome:
-    """Execute a spec into ``run_dir`` (resuming a partial run of the same plan) and write the report."""
+    """Execute a spec into ``run_dir`` (resuming a partial run of the same plan) and write the report.
+
+    Signing inputs are checked before any compute; a signed ``report.pdf`` already in ``run_dir``
+    is re-signed with the given key, or kept with the new rendering beside it (``RunOutcome.note``).
+    """
     run_dir = Path(run_dir)
     loaded = load_spec(spec_path)
-    plan = compile_plan(loaded)
-    device = select_device(plan.spec.run.device)
-    with ResultStore(run_dir) as store:
-        store.claim(plan.plan_hash)
-        if store.get_meta("started") is None:
-            store.set_meta({"started": _now()})
-        stats = execute(plan, store, device=device, progress=progress)
-        t0 = time.perf_counter()
-        evaluation = evaluate(plan, store)
-        provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
-        results = build_results(plan, evaluation, provenance)
-        results = build_gallery(plan, store, results, run_dir, device=device)
-    write_results(results, run_dir)
-    spec = plan.spec
-    template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
-    paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir)
+    spec = loaded.spec
     key = sign_key or (loaded.resolve(spec.report.sign.key) if spec.report.sign else None)
     cert = sign_cert or (loaded.resolve(spec.report.sign.cert) if spec.report.sign else None)
-    if key is not None and cert is not None:
-        from fieldready.report.sign import sign_pdf
-
-        # An encrypted key's passphrase comes from the environment, never from the spec or the command line.
-        passphrase = os.environ.get(PASSPHRASE_ENV)
-        sign_pdf(paths.pdf, key=Path(key), cert=Path(cert), passphrase=passphrase.encode() if passphrase else None)
-    elif (key is None) != (cert is None):
+    if (key is None) != (cert is None):
         raise FieldreadyError("signing needs both a key and a certificate (--sign-key KEY --sign-cert CERT)")
-    return RunOutcome(results, run_dir, paths.html, paths.pdf, stats)
+    signing = Signing(Path(key), Path(cert), env_passphrase()) if key is not None and cert is not None else None
+    if signing is not None:
+        check_signer(signing.key, signing.cert, signing.passphrase)
+    plan = compile_plan(loaded)
+    device = select_device(plan.spec.run.device)
+    with RunLock(run_dir):
+        with ResultStore(run_dir) as store:
+            store.claim(plan.plan_hash, plan.identity())
+            if store.get_meta("started") is None:
+                store.set_meta({"started": _now()})
+            stats = execute(plan, store, device=device, progress=progress)
+            t0 = time.perf_counter()
+            evaluation = evaluate(plan, store)
+            provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
+            results = build_results(plan, evaluation, provenance)
+            results = build_gallery(plan, store, results, run_dir, device=device)
+        write_results(results, run_dir)
+        template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
+        paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir,
+                              signing=signing)
+    return RunOutcome(results, run_dir, paths.html, paths.pdf, stats, paths.note)
 
 
 def _provenance(plan: TestPlan, store: ResultStore, device: str, *, evaluate_seconds: float) -> Provenance:
@@ -122,6 +125,7 @@ def _provenance(plan: TestPlan, store: ResultStore, device: str, *, evaluate_sec
         plan_hash=plan.plan_hash,
         data_hash=plan.data_hash,
         model_hashes={m.name: m.file_hash for m in plan.models},
+        plugin_hashes={p.module: p.hash for p in plan.plugins},
         versions=package_versions(),
         device=device,
         seed=plan.seed,

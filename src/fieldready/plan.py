@@ -3,16 +3,20 @@
 A *point* is one severity point of one condition (or ``clean``): the exact list of corruption steps
 applied to every image. A *unit* is one model at one point. Per-image seeds are derived from
 (plan seed, point key, image id), so a number never depends on batch size, order or the other
-points of the plan. ``plan_hash`` covers everything that determines the results: the data and
-model file hashes, the points, the seed and the criteria — never paths or YAML formatting.
+points of the plan. ``plan_hash`` covers everything that determines the results: the data hash,
+each model's hash (its file; for ``python`` models also the entry point's source and the files its
+options name), the plugin modules' source, the points, the seed and the criteria — never paths or
+YAML formatting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +30,18 @@ from fieldready.spec.metric_names import PRIMARY
 from fieldready.spec.models import Condition, ModelSpec
 from fieldready.spec.presets import expand_conditions
 
-__all__ = ["Step", "Point", "ModelEntry", "ConditionEntry", "TestPlan", "compile_plan", "spec_dataset", "file_sha256"]
+__all__ = [
+    "Step",
+    "Point",
+    "ModelEntry",
+    "PluginEntry",
+    "ConditionEntry",
+    "TestPlan",
+    "compile_plan",
+    "spec_dataset",
+    "file_sha256",
+    "module_files",
+]
 
 CLEAN = "clean"
 
@@ -59,14 +74,28 @@ class Point:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A candidate model of the plan with the hash of its file (or of its entry point and options)."""
+    """A candidate model of the plan with the hash of everything that determines its predictions.
+
+    ``parts`` names each hashed piece (the model file, the entry point's source files, the files its
+    options name) with its SHA-256, so a changed model can be explained piece by piece.
+    """
 
     spec: ModelSpec
     file_hash: str
+    parts: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """A plugin module of the spec (custom corruptions) with the hash of its source file(s)."""
+
+    module: str
+    hash: str
+    parts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,7 @@ class TestPlan:
     plan_hash: str
     primary_metric: str
     warnings: list[str] = field(default_factory=list)
+    plugins: list[PluginEntry] = field(default_factory=list)
 
     @property
     def spec(self):  # noqa: ANN201 - the Spec model
@@ -111,6 +141,13 @@ class TestPlan:
     def point(self, key: str) -> Point:
         return next(p for p in self.points if p.key == key)
 
+    def identity(self) -> dict[str, dict[str, dict]]:
+        """Per model and plugin: its hash and hashed parts — what a result store checks a resume against."""
+        return {
+            "models": {m.name: {"hash": m.file_hash, "parts": dict(m.parts)} for m in self.models},
+            "plugins": {p.module: {"hash": p.hash, "parts": dict(p.parts)} for p in self.plugins},
+        }
+
     def summary(self) -> dict:
         """The plan as plain data, for ``fieldready plan --json`` and the report's provenance."""
         n = len(self.dataset.records)
@@ -123,7 +160,8 @@ class TestPlan:
             "spec_hash": self.loaded.spec_hash,
             "data_hash": self.data_hash,
             "images": n,
-            "models": [{"name": m.name, "kind": m.spec.kind, "hash": m.file_hash} for m in self.models],
+            "models": [{"name": m.name, "kind": m.spec.kind, "hash": m.file_hash, "files": dict(m.parts)} for m in self.models],
+            "plugins": [{"module": p.module, "hash": p.hash, "files": dict(p.parts)} for p in self.plugins],
             "conditions": [
                 {
                     "name": c.name,
@@ -181,7 +219,8 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         raise PlanError(f"{loaded.resolve(ds.images)}: the dataset has no images")
     if dataset.task != spec.task:
         raise SpecError(f"a {ds.format} dataset is for {dataset.task}, but task is {spec.task}", file=loaded.path, key="dataset.format")
-    models = [ModelEntry(m, _model_hash(loaded, m)) for m in spec.models]
+    models = [_model_entry(loaded, m) for m in spec.models]
+    plugins = [_plugin_entry(loaded, module) for module in spec.plugins]
     conditions = [_condition_entry(c) for c in expand_conditions(spec.conditions)]
     clean = Point(key=CLEAN, condition=CLEAN, steps=(), label="clean")
     points = [clean] + [p for c in conditions for p in c.points]
@@ -196,6 +235,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         "models": [
             {"name": m.name, "hash": m.file_hash, "input": m.spec.input.model_dump(mode="json")} for m in models
         ],
+        "plugins": [{"module": p.module, "hash": p.hash} for p in plugins],
         "points": [{"key": p.key, "steps": [asdict(s) for s in p.steps], "relative_to": p.relative_to} for p in points],
         "frequencies": {c.name: c.frequency for c in conditions},
         "criteria": [c.model_dump(mode="json", by_alias=True) for c in spec.criteria],
@@ -217,6 +257,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         plan_hash=plan_hash,
         primary_metric=primary,
         warnings=list(loaded.warnings) + sample_size_warnings(spec, dataset),
+        plugins=plugins,
     )
 
 
@@ -272,12 +313,98 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _model_hash(loaded: LoadedSpec, model: ModelSpec) -> str:
+def _model_entry(loaded: LoadedSpec, model: ModelSpec) -> ModelEntry:
+    """Hash a model: its file, and for ``python`` models the entry point's source and the files its options name."""
+    if model.kind != "python":
+        digest = _sha256_or_error(loaded.resolve(model.path), f"model {model.name!r}")  # type: ignore[arg-type]
+        return ModelEntry(model, digest, {f"{model.path} (model file)": digest})
+    module = str(model.entrypoint).partition(":")[0]
+    parts = {f"{rel} (entry point source)": digest for rel, digest in _source_hashes(loaded.root, module, f"model {model.name!r}")}
     if model.path is not None:
-        return file_sha256(loaded.resolve(model.path))
-    # A Python entry point: hash what identifies it (its name, options and the module's source file).
-    ident = {"entrypoint": model.entrypoint, "options": model.options}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+        parts[f"{model.path} (model file)"] = _sha256_or_error(loaded.resolve(model.path), f"model {model.name!r}")
+    for key, path in _option_files(loaded, model.options):
+        parts[f"{_relative(loaded, path)} (options.{key})"] = _sha256_or_error(path, f"model {model.name!r} (options.{key})")
+    ident = {"entrypoint": model.entrypoint, "options": model.options, "parts": parts}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+    return ModelEntry(model, digest, parts)
+
+
+def _plugin_entry(loaded: LoadedSpec, module: str) -> PluginEntry:
+    parts = {f"{rel} (plugin source)": digest for rel, digest in _source_hashes(loaded.root, module, f"plugin {module!r}")}
+    digest = hashlib.sha256(json.dumps({"module": module, "parts": parts}, sort_keys=True).encode()).hexdigest()
+    return PluginEntry(module, digest, parts)
+
+
+def module_files(root: Path, module: str) -> list[Path]:
+    """The source files of ``module`` as the spec folder ``root`` provides it, found without importing it.
+
+    A single-file module is its ``.py`` file; a module inside a package (or a package) is every
+    ``.py`` file of the top-level package folder, since its code may import any of them. Empty when
+    the spec folder does not hold the module (an installed one).
+    """
+    top = module.split(".")[0]
+    if not top.isidentifier():
+        return []
+    folder, single = Path(root) / top, Path(root) / f"{top}.py"
+    if folder.is_dir():
+        return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts and p.is_file())
+    return [single] if single.is_file() else []
+
+
+def _source_hashes(root: Path, module: str, owner: str) -> list[tuple[str, str]]:
+    """(path relative to the spec folder, SHA-256) of a module's source, or of the installed module."""
+    files = module_files(root, module)
+    if files:
+        return [(p.relative_to(root).as_posix(), _sha256_or_error(p, owner)) for p in files]
+    return [(f"installed module {module}", _installed_identity(module))]
+
+
+def _installed_identity(module: str) -> str:
+    """A module found outside the spec folder: its distribution's version and its top-level file's hash."""
+    import importlib.metadata
+    import importlib.util
+
+    top = module.split(".")[0]
+    ident: dict[str, Any] = {"module": module}
+    try:
+        found = importlib.util.find_spec(top)  # a top-level name: a path search, no code runs
+    except (ImportError, ValueError):
+        found = None
+    if found is not None and found.origin and Path(found.origin).is_file():
+        ident["origin"] = file_sha256(Path(found.origin))
+    dists = importlib.metadata.packages_distributions().get(top, [])
+    ident["distributions"] = {d: importlib.metadata.version(d) for d in sorted(set(dists))}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def _option_files(loaded: LoadedSpec, options: Any, prefix: str = "") -> Iterator[tuple[str, Path]]:
+    """(key path, file) for every option value — nested ones too — that names an existing file."""
+    items = options.items() if isinstance(options, dict) else enumerate(options) if isinstance(options, list) else ()
+    for key, value in items:
+        name = f"{prefix}.{key}" if prefix and isinstance(key, str) else f"{prefix}[{key}]" if prefix else str(key)
+        if isinstance(value, (dict, list)):
+            yield from _option_files(loaded, value, name)
+        elif isinstance(value, str) and value:
+            try:
+                path = loaded.resolve(value)
+                if path.is_file():
+                    yield name, path
+            except (OSError, ValueError):  # not a path at all (NUL byte, too long): an ordinary string option
+                continue
+
+
+def _relative(loaded: LoadedSpec, path: Path) -> str:
+    try:
+        return path.relative_to(loaded.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _sha256_or_error(path: Path, owner: str) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the file of {owner} ({exc.strerror or exc}); check the path") from None
 
 
 def _data_hash(loaded: LoadedSpec, dataset: Dataset) -> str:

@@ -145,6 +145,7 @@ class Provenance(_Model):
     plan_hash: str
     data_hash: str
     model_hashes: dict[str, str]
+    plugin_hashes: dict[str, str] = Field(default_factory=dict)
     versions: dict[str, str]
     device: str
     seed: int

@@ -92,17 +92,21 @@ def corrupt_point(
 
 
 def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progress: bool = True) -> RunStats:
-    """Run every unit of the plan into ``store``, skipping batches it already holds."""
-    store.claim(plan.plan_hash)
-    todo_all = batches(plan.dataset.records, plan.batch_size)
-    done = store.done_batches()
-    todo = [b for b in todo_all if b.key not in done]
+    """Run every unit of the plan into ``store``, skipping images it already holds for every unit.
+
+    Done work is found by image, not by batch, so a resume may use another batch size.
+    """
+    store.claim(plan.plan_hash, plan.identity())
+    records = plan.dataset.records
+    done = store.done_images(len(plan.units))
+    todo = batches([r for r in records if r.image_id not in done], plan.batch_size)
+    resumed = store.batch_count() if done else 0
     if not todo:
-        return RunStats(0, len(todo_all), 0.0, str(device))
+        return RunStats(0, resumed, 0.0, str(device))
     adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task) for m in plan.models]
     targets = _Targets.of(plan, device)
     units = len(plan.points) * len(adapters)
-    total = sum(len(b.records) for b in todo_all)
+    total = len(records)
     bar = tqdm(
         total=total,
         initial=total - sum(len(b.records) for b in todo),
@@ -126,7 +130,7 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
             bar.update(len(batch.records))
     finally:
         bar.close()
-    return RunStats(len(todo), len(todo_all) - len(todo), time.perf_counter() - start, str(device))
+    return RunStats(len(todo), resumed, time.perf_counter() - start, str(device))
 
 
 def _run_batch(
@@ -141,11 +145,22 @@ def _run_batch(
         corrupted = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes)
         if boxes is not None and point.geometric and corrupted.boxes is not None:
             moved.append((point, corrupted.boxes))
-        for adapter in adapters:
-            outputs.append((adapter.name, point.key, adapter(corrupted.images)))
+        for n, adapter in enumerate(adapters):
+            outputs.append((adapter.name, point.key, adapter(_own_copy(corrupted.images, images, last=n == len(adapters) - 1))))
     predictions = [row for name, key, out in outputs for row in _rows(name, key, out, batch)]
     target_rows = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
     return predictions, target_rows
+
+
+def _own_copy(batch: torch.Tensor, decoded: torch.Tensor, *, last: bool) -> torch.Tensor:
+    """The tensor one model may receive: a model that writes into its input must not change the next model's.
+
+    The last model of a point gets the point's tensor itself, unless it shares memory with the
+    decoded images that later points start from; every other model gets a copy.
+    """
+    if last and batch.untyped_storage().data_ptr() != decoded.untyped_storage().data_ptr():
+        return batch
+    return batch.clone()
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,15 @@
-"""Render ``Results`` to ``report.html`` (one self-contained file) and ``report.pdf`` from one template set."""
+"""Render ``Results`` to ``report.html`` (one self-contained file) and ``report.pdf`` from one template set.
+
+Files are written atomically (temp file + rename). A signed ``report.pdf`` is never silently
+replaced: a new rendering is signed again when a key is given, otherwise it is written beside the
+signed one as ``report-unsigned.pdf`` and ``ReportPaths.note`` says so.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,19 +18,45 @@ import pydantic
 
 from fieldready.errors import ReportError
 from fieldready.report.context import ReportContext, build_context
+from fieldready.report.sign import is_signed
 from fieldready.results import Results
+from fieldready.store import RunLock, write_atomic
 
-__all__ = ["ReportPaths", "PAGE_SIZES", "load_results", "render_report", "render_run", "render_html", "make_environment"]
+__all__ = [
+    "ReportPaths",
+    "Signing",
+    "PAGE_SIZES",
+    "load_results",
+    "render_report",
+    "render_run",
+    "render_html",
+    "make_environment",
+]
 
 # User spelling → CSS @page size keyword.
 PAGE_SIZES = {"a4": "A4", "letter": "letter", "us letter": "letter", "us-letter": "letter"}
 ENTRY_TEMPLATE = "report.html.j2"
+REPORT_PDF = "report.pdf"
+UNSIGNED_PDF = "report-unsigned.pdf"
 
 
 @dataclass(frozen=True)
 class ReportPaths:
+    """Where the report went: ``pdf`` is the new rendering; ``note`` tells what happened to a signed report."""
+
     html: Path
     pdf: Path
+    signed: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Signing:
+    """The key pair (and the encrypted key's passphrase) to sign ``report.pdf`` with."""
+
+    key: Path
+    cert: Path
+    passphrase: bytes | None = None
 
 
 def _autoescape(name: str | None) -> bool:
@@ -68,16 +101,13 @@ def render_html(env: jinja2.Environment, ctx: ReportContext, *, pdf: bool, page_
         raise ReportError(f"report template {where} failed: {exc}; fix the template or use the packaged one") from exc
 
 
-def _write_pdf(html: str, path: Path, base_url: Path) -> None:
+def _pdf_bytes(html: str, base_url: Path) -> bytes:
     import weasyprint  # heavy import, only when a PDF is written
 
     # WeasyPrint warns about CSS it ignores (e.g. screen-only properties); the print sheet is tested.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    try:
-        weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf(str(path))
-    except OSError as exc:
-        raise ReportError(f"cannot write {path} ({exc.strerror}); check that the directory is writable") from exc
+    return weasyprint.HTML(string=html, base_url=str(base_url)).write_pdf()
 
 
 def render_report(
@@ -87,11 +117,13 @@ def render_report(
     template_dir: Path | None = None,
     page_size: str = "A4",
     run_dir: Path | None = None,
+    signing: Signing | None = None,
 ) -> ReportPaths:
-    """Write ``out_dir/report.html`` and ``out_dir/report.pdf`` for ``results``.
+    """Write ``out_dir/report.html`` and ``out_dir/report.pdf`` for ``results`` (signed with ``signing``).
 
     Gallery PNG paths are resolved against ``run_dir`` (default: ``out_dir``). The HTML is
-    byte-identical for identical results.
+    byte-identical for identical results. When ``report.pdf`` is signed and no ``signing`` is given,
+    it is kept and the new PDF is written as ``report-unsigned.pdf``.
     """
     out_dir = Path(out_dir)
     env = make_environment(template_dir)
@@ -99,15 +131,39 @@ def render_report(
     ctx = build_context(results, run_dir=Path(run_dir) if run_dir is not None else out_dir)
     html = render_html(env, ctx, pdf=False, page_size=size)
     printable = render_html(env, ctx, pdf=True, page_size=size)
+    html_path, pdf_path, unsigned = out_dir / "report.html", out_dir / REPORT_PDF, out_dir / UNSIGNED_PDF
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        html_path = out_dir / "report.html"
-        html_path.write_text(html, encoding="utf-8")
+        write_atomic(html_path, html)
+        pdf = _pdf_bytes(printable, out_dir)
+        if signing is not None:
+            _write_signed(pdf, pdf_path, signing)
+            unsigned.unlink(missing_ok=True)  # an older unsigned rendering is superseded by this signed one
+            return ReportPaths(html_path, pdf_path, signed=True, note=f"{pdf_path}: signed")
+        if is_signed(pdf_path):
+            write_atomic(unsigned, pdf)
+            return ReportPaths(html_path, unsigned, note=(
+                f"{pdf_path} is signed and was kept unchanged; the new rendering is {unsigned} "
+                "(give --sign-key and --sign-cert to replace the signed report with a newly signed one)"))
+        write_atomic(pdf_path, pdf)
+        unsigned.unlink(missing_ok=True)
     except OSError as exc:
-        raise ReportError(f"cannot write the report into {out_dir} ({exc.strerror}); check that it is writable") from exc
-    pdf_path = out_dir / "report.pdf"
-    _write_pdf(printable, pdf_path, out_dir)
-    return ReportPaths(html=html_path, pdf=pdf_path)
+        raise ReportError(f"cannot write the report into {out_dir} ({exc.strerror or exc}); check that it is writable "
+                          "and has free space") from exc
+    return ReportPaths(html_path, pdf_path)
+
+
+def _write_signed(pdf: bytes, target: Path, signing: Signing) -> None:
+    """Sign the rendered bytes into ``target`` atomically: a failure leaves the old report as it was."""
+    from fieldready.report.sign import sign_pdf
+
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pdf)
+        sign_pdf(Path(tmp), key=signing.key, cert=signing.cert, passphrase=signing.passphrase, out=target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def load_results(path: Path) -> Results:
@@ -130,12 +186,16 @@ def render_run(
     out_dir: Path | None = None,
     template_dir: Path | None = None,
     page_size: str | None = None,
+    signing: Signing | None = None,
 ) -> ReportPaths:
     """Re-render a run directory's report from its ``results.json`` (``fieldready report DIR``).
 
-    ``page_size`` None keeps the page size the run was rendered with.
+    ``page_size`` None keeps the page size the run was rendered with. The output directory is
+    locked, so a run still writing there is not raced.
     """
     run_dir = Path(run_dir)
+    target = out_dir if out_dir is not None else run_dir
     results = load_results(run_dir / "results.json")
-    return render_report(results, out_dir if out_dir is not None else run_dir,
-                         template_dir=template_dir, page_size=page_size or results.page_size, run_dir=run_dir)
+    with RunLock(target):
+        return render_report(results, target, template_dir=template_dir, page_size=page_size or results.page_size,
+                             run_dir=run_dir, signing=signing)

@@ -16,6 +16,7 @@ trusted exactly when ``trust`` points at that certificate.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import os
 import tempfile
@@ -23,10 +24,54 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fieldready.errors import ReportError, SignatureError
+from fieldready.store import write_atomic
 
-__all__ = ["VerifyResult", "sign_pdf", "verify_pdf", "make_test_certificate"]
+__all__ = ["VerifyResult", "sign_pdf", "verify_pdf", "make_test_certificate", "check_signer", "is_signed", "env_passphrase",
+           "PASSPHRASE_ENV"]
 
 FIELD_NAME = "fieldready-signature"
+# An encrypted key's passphrase comes from the environment, never from the spec or the command line.
+PASSPHRASE_ENV = "FIELDREADY_SIGN_PASSPHRASE"
+
+
+def env_passphrase() -> bytes | None:
+    """The signing key's passphrase from ``FIELDREADY_SIGN_PASSPHRASE`` (None when unset or empty)."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def is_signed(pdf: Path) -> bool:
+    """Whether ``pdf`` exists and carries a signature dictionary (a damaged signed file still counts).
+
+    Deliberately a byte search, not a parse: a file that might be signed is never treated as unsigned.
+    """
+    try:
+        return b"/ByteRange" in Path(pdf).read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ReportError(f"cannot read {pdf} ({exc.strerror or exc}); check the file's permissions") from None
+
+
+def check_signer(key: Path, cert: Path, passphrase: bytes | None = None) -> None:
+    """Load the key pair once, so a wrong path or passphrase fails before hours of compute, not after."""
+    _load_signer(Path(key), Path(cert), passphrase)
+
+
+def _load_signer(key: Path, cert: Path, passphrase: bytes | None):  # noqa: ANN202 - a pyHanko SimpleSigner
+    from pyhanko.sign import signers
+
+    for label, path in (("signing key", key), ("signing certificate", cert)):
+        if not path.is_file():
+            raise ReportError(f"{label} {path} does not exist; check the path (fieldready keygen makes a test key pair)")
+    try:
+        signer = signers.SimpleSigner.load(str(key), str(cert), key_passphrase=passphrase)
+    except Exception as exc:  # pyHanko raises several types for bad PEM/DER or a wrong passphrase
+        raise ReportError(f"cannot load signing key {key} / certificate {cert} ({exc}); "
+                          f"check the files and the passphrase") from exc
+    if signer is None:
+        raise ReportError(f"cannot load signing key {key} / certificate {cert}; check the files and the passphrase")
+    return signer
 
 
 @dataclass(frozen=True)
@@ -64,32 +109,22 @@ def sign_pdf(
 
     pdf, key, cert = Path(pdf), Path(key), Path(cert)
     target = Path(out) if out is not None else pdf
-    for label, path in (("report PDF", pdf), ("signing key", key), ("signing certificate", cert)):
-        if not path.is_file():
-            raise ReportError(f"{label} {path} does not exist; check the path (fieldready keygen makes a test key pair)")
-    try:
-        signer = signers.SimpleSigner.load(str(key), str(cert), key_passphrase=passphrase)
-    except Exception as exc:  # pyHanko raises several types for bad PEM/DER or a wrong passphrase
-        raise ReportError(f"cannot load signing key {key} / certificate {cert} ({exc}); "
-                          f"check the files and the passphrase") from exc
-    if signer is None:
-        raise ReportError(f"cannot load signing key {key} / certificate {cert}; check the files and the passphrase")
+    if not pdf.is_file():
+        raise ReportError(f"report PDF {pdf} does not exist; check the path (fieldready keygen makes a test key pair)")
+    signer = _load_signer(key, cert, passphrase)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
         reason="fieldready deployment-readiness report",
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".signing-", suffix=".pdf", dir=target.parent)
     try:
-        with open(pdf, "rb") as inf, os.fdopen(fd, "wb") as outf:
-            signers.sign_pdf(IncrementalPdfFileWriter(inf, strict=False), meta, signer=signer, output=outf)
-        os.replace(tmp, target)  # atomic: a failed signing never leaves a half-written report
+        with open(pdf, "rb") as inf:
+            signed = io.BytesIO()
+            signers.sign_pdf(IncrementalPdfFileWriter(inf, strict=False), meta, signer=signer, output=signed)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, signed.getvalue())  # a failed signing never leaves a half-written report
     except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, ReportError):
-            raise
         raise ReportError(f"signing {pdf} failed ({exc}); re-render the report and sign again") from exc
     return target
 
@@ -164,10 +199,14 @@ def verify_pdf(pdf: Path, *, trust: Path | None = None) -> VerifyResult:
     return VerifyResult(True, intact, valid, signer, when, msg, whole_file=whole, trust_checked=checked)
 
 
-def make_test_certificate(out_dir: Path, *, common_name: str = "fieldready test signer") -> tuple[Path, Path]:
+def make_test_certificate(
+    out_dir: Path, *, common_name: str = "fieldready test signer", force: bool = False
+) -> tuple[Path, Path]:
     """Write a self-signed key pair (``signer.key.pem``, ``signer.cert.pem``) for trying signing out.
 
-    Not for production sign-off: anyone can make one; verify with ``trust=`` the cert path.
+    Not for production sign-off: anyone can make one; verify with ``trust=`` the cert path. An
+    existing key or certificate is never overwritten unless ``force`` — reports signed with it
+    could no longer be re-signed by the same signer.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -175,6 +214,11 @@ def make_test_certificate(out_dir: Path, *, common_name: str = "fieldready test 
     from cryptography.x509.oid import NameOID
 
     out_dir = Path(out_dir)
+    key_path, cert_path = out_dir / "signer.key.pem", out_dir / "signer.cert.pem"
+    existing = [p for p in (key_path, cert_path) if p.exists() or p.is_symlink()]
+    if existing and not force:
+        raise ReportError(f"{existing[0]} already exists and was left unchanged; use another -o directory, "
+                          "or --force to replace the key pair")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -198,9 +242,23 @@ def make_test_certificate(out_dir: Path, *, common_name: str = "fieldready test 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path, cert_path = out_dir / "signer.key.pem", out_dir / "signer.cert.pem"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        _write_private(key_path, key_pem)
+        _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    except OSError as exc:
+        raise ReportError(f"cannot write the key pair into {out_dir} ({exc.strerror or exc}); choose a writable directory") from exc
     return key_path, cert_path
+
+
+def _write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write a key file atomically, created with ``mode`` from the start (a key is never world-readable)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
