@@ -14,7 +14,7 @@ import sys
 from fieldready import corruptions
 from fieldready.errors import CorruptionError, SpecError, SpecErrors
 from fieldready.spec.loader import LoadedSpec
-from fieldready.spec.metric_names import METRICS, lookup
+from fieldready.spec.metric_names import METRICS, lookup, threshold_problem, unknown_metric
 from fieldready.spec.presets import expand_conditions, preset_names
 
 __all__ = ["check_spec", "import_plugins", "dataset_classes", "condition_name"]
@@ -178,8 +178,11 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
         path = ("criteria", i)
         metric = lookup(spec.task, crit.metric)
         if metric is None:
-            errors.append(loc.error((*path, "metric"), _unknown(f"{spec.task} metric", crit.metric, list(METRICS[spec.task]))))
+            errors.append(loc.error((*path, "metric"), unknown_metric(spec.task, crit.metric)))
             continue
+        problem = threshold_problem(crit.metric, crit.kind, crit.threshold)
+        if problem is not None:
+            errors.append(loc.error((*path, crit.kind), problem))
         if spec.dataset.format == "images" and metric.scope != "stability":
             label_free = [k for k, v in METRICS[spec.task].items() if v.scope == "stability"]
             errors.append(

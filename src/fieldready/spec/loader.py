@@ -72,11 +72,13 @@ def parse_spec(located: Located, path: Path) -> LoadedSpec:
 def _errors_from(exc: ValidationError, located: Located) -> list[SpecError]:
     """One located SpecError per distinct problem; union-branch noise dropped."""
     by_path: dict[KeyPath, list[dict]] = {}
-    for err in exc.errors():
-        by_path.setdefault(_data_path(err["loc"], located.data), []).append(err)
+    errors = exc.errors()
+    for err in errors:
+        if not _losing_branch(err, errors, located.data):
+            by_path.setdefault(_data_path(err["loc"], located.data), []).append(err)
     out: list[SpecError] = []
     for path, errs in by_path.items():
-        meaningful = [e for e in errs if e["type"] not in _UNION_NOISE] or errs[:1]
+        meaningful = [e for e in errs if e["type"] not in _UNION_NOISE] or [_all_branches(errs)]
         seen: set[str] = set()
         for err in meaningful:
             error = _one_error(err, path, located)
@@ -84,6 +86,41 @@ def _errors_from(exc: ValidationError, located: Located) -> list[SpecError]:
                 seen.add(error.message)
                 out.append(error)
     return sorted(out, key=lambda e: (e.line or 0, e.col or 0))
+
+
+_BRANCH_WORDS = {"float_type": "a number", "float_parsing": "a number", "int_type": "an integer",
+                 "int_parsing": "an integer", "model_type": "a mapping"}
+
+
+def _all_branches(errs: list[dict]) -> dict:
+    """One error for a value that no branch of a union accepts: 'should be a number or a mapping'."""
+    words = list(dict.fromkeys(_BRANCH_WORDS[e["type"]] for e in errs if e["type"] in _BRANCH_WORDS))
+    if len(words) < 2:
+        return errs[0]
+    return {**errs[0], "type": "union_type", "msg": f"Input should be {' or '.join(words)}"}
+
+
+def _losing_branch(err: dict, errors: list[dict], data: Any) -> bool:
+    """A type error of a union branch the value was not written for, while another branch names the problem.
+
+    ``severity: {levels: [7]}`` fails both ``float`` (not a number) and ``SeverityRange`` (level 7);
+    only the second is news to the user. A branch tag is the last ``loc`` part when it is no key of the data.
+    """
+    loc = tuple(err["loc"])
+    if err["type"] not in _UNION_NOISE or not loc or not isinstance(loc[-1], str):
+        return False
+    stem, node = loc[:-1], data
+    for part in stem:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+    if isinstance(node, dict) and loc[-1] in node:
+        return False
+    return any(
+        other["type"] not in _UNION_NOISE and tuple(other["loc"][: len(stem)]) == stem and tuple(other["loc"]) != loc
+        for other in errors
+    )
 
 
 def _data_path(loc: tuple, data: Any) -> KeyPath:

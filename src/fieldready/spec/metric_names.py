@@ -9,11 +9,12 @@ tables; the direction (higher is better, which decides what a drop means) is rea
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from fieldready.metrics import METRICS as METRIC_INFO
 
-__all__ = ["MetricName", "METRICS", "metric_names", "lookup", "PRIMARY"]
+__all__ = ["MetricName", "METRICS", "metric_names", "lookup", "PRIMARY", "RATIOS", "threshold_problem", "unknown_metric"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,27 @@ def metric_names(task: str) -> list[str]:
 def lookup(task: str, name: str) -> MetricName | None:
     """The metric ``name`` of ``task``, or None."""
     return METRICS[task].get(name)
+
+
+#: Criterion metrics that are ratios and may exceed 1 (mPC / clean, errors normalised by the
+#: baseline); every other criterion metric is a fraction in [0, 1].
+RATIOS = frozenset({"rpc", "mce", "relative_mce"})
+
+
+def threshold_problem(metric: str, kind: str, value: float) -> str | None:
+    """Why an ``at_least``/``at_most`` threshold cannot mean what it says (a percentage for a fraction), or None."""
+    if kind not in ("at_least", "at_most") or metric in RATIOS or 0.0 <= value <= 1.0:
+        return None
+    hint = f"; write {value / 100:g} for {value:g} %" if 1.0 < value <= 100.0 else ""
+    return f"'{metric}' is a fraction in [0, 1], got {kind}: {value:g}{hint}"
+
+
+def unknown_metric(task: str, name: str) -> str:
+    """The message for a metric ``task`` lacks: the other task's metric named as such, else a did-you-mean."""
+    known = list(METRICS[task])
+    owner = next((t for t in METRICS if t != task and name in METRICS[t]), None)
+    if owner is not None:
+        return f"'{name}' is a {owner} metric; this spec's task is {task} ({task} metrics: {', '.join(known)})"
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {task} metric {name!r}; {hint}known: {', '.join(known)}"

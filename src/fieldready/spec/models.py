@@ -6,7 +6,8 @@ which has the dataset and the corruption registry at hand; this module only know
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,13 +26,24 @@ __all__ = [
     "RunSpec",
     "Spec",
     "THRESHOLD_KINDS",
+    "MODEL_NAME",
 ]
 
 THRESHOLD_KINDS = ("at_least", "at_most", "max_drop", "max_drop_vs_baseline")
 
+#: A model name is shown in charts (matplotlib reads ``$`` as mathtext), tables and file names:
+#: ASCII letters, digits, space and ``_ - . +``, starting with a letter or digit, not ending with a
+#: space, at most 64 characters.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 _.+-]{0,62}[A-Za-z0-9_.+-])?$")
+_MAX_SIDE = 16384  # pixels; a larger resize target cannot be held as a batch in memory
+
+Side = Annotated[int, Field(gt=0, le=_MAX_SIDE)]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # NaN and ±inf (YAML .nan, .inf) are refused everywhere: every number of a spec is compared with
+    # something, and a comparison with NaN silently passes or fails.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class SeverityRange(_Strict):
@@ -112,7 +124,7 @@ class Subset(_Strict):
     """A deterministic random subset of the dataset."""
 
     size: int = Field(gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
 
 
 class Dataset(_Strict):
@@ -138,10 +150,17 @@ class Dataset(_Strict):
 class ModelInput(_Strict):
     """How fieldready feeds the model: resize to ``size`` (omitted: native), colour order, normalisation."""
 
-    size: tuple[int, int] | None = None
+    size: tuple[Side, Side] | None = None
     color: Literal["rgb", "bgr"] = "rgb"
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+
+    @field_validator("std")
+    @classmethod
+    def _std_positive(cls, std: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if std is not None and min(std) <= 0:
+            raise ValueError(f"std values divide the image, so each must be > 0, got {list(std)}")
+        return std
 
     @model_validator(mode="after")
     def _mean_std_together(self) -> "ModelInput":
@@ -153,12 +172,22 @@ class ModelInput(_Strict):
 class ModelSpec(_Strict):
     """A candidate model: a TorchScript file or a Python entry point ``module:function``."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, json_schema_extra={"pattern": MODEL_NAME.pattern})
     kind: Literal["torchscript", "python"]
     path: str | None = None
     entrypoint: str | None = None
     options: dict = Field(default_factory=dict)
     input: ModelInput = Field(default_factory=ModelInput)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not MODEL_NAME.fullmatch(name):
+            raise ValueError(
+                f"model name {name!r} may use only ASCII letters, digits, space and _ - . + (starting with a "
+                "letter or digit, at most 64 characters), since it is shown in charts, tables and file names"
+            )
+        return name
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "ModelSpec":
@@ -189,10 +218,19 @@ class Criterion(_Strict):
     severities: SeverityScope | None = None
     at_least: float | None = None
     at_most: float | None = None
-    max_drop: float | None = None
-    max_drop_vs_baseline: float | None = None
+    # Drops are fractions in [0, 1]; checked by a validator (not Field bounds) to hint at percentages.
+    max_drop: float | None = Field(default=None, json_schema_extra={"minimum": 0, "maximum": 1})
+    max_drop_vs_baseline: float | None = Field(default=None, json_schema_extra={"minimum": 0, "maximum": 1})
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     severity: Literal["blocking", "warning"] = "blocking"
+
+    @field_validator("max_drop", "max_drop_vs_baseline")
+    @classmethod
+    def _drop_is_fraction(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            hint = f"; write {value / 100:g} for {value:g} %" if 1.0 < value <= 100.0 else ""
+            raise ValueError(f"a drop is a fraction in [0, 1], got {value:g}{hint}")
+        return value
 
     @model_validator(mode="after")
     def _one_threshold(self) -> "Criterion":
