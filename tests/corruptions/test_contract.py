@@ -55,6 +55,40 @@ def test_deterministic_and_batch_independent(name: str, small: torch.Tensor) -> 
         assert torch.equal(batch.boxes.xyxy[1:2], alone.boxes.xyxy)
 
 
+def _odd_photos(n: int, h: int, w: int, device: str) -> torch.Tensor:
+    """``n`` photos at an odd size, so no image's element count is a multiple of a SIMD width."""
+    from conftest import photo_array
+
+    import cv2
+    import numpy as np
+
+    arr = np.stack([cv2.resize(photo_array(("astronaut", "chelsea", "coffee", "rocket")[i % 4], 256), (w, h)) for i in range(n)])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255.0).to(device)
+
+
+@pytest.fixture(scope="module")
+def two_threads():
+    """Two torch threads while the test runs: elementwise ops and reductions then split at size-dependent places."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(2, before))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_batch_independent_at_odd_sizes_and_with_threads(name: str, device: str, two_threads: None) -> None:
+    # 181×211 is odd (vectorised kernels run scalar code on a tensor's last elements) and above torch's
+    # parallel grain (38 191 pixels per channel), so the first and last images of a batch of 5 go through
+    # code paths that differ from an image on its own unless the corruption treats each image alone.
+    images = _odd_photos(5, 181, 211, device)
+    keys = [derive_seed(11, i) for i in range(5)]
+    severity = C.get(name).level(4)  # level 4: no exponent torch special-cases (gamma 2.5, not 2 or 3)
+    batch = _run(images, name, severity, keys)
+    for i in (0, 4):
+        alone = _run(images[i : i + 1], name, severity, keys[i : i + 1])
+        assert torch.equal(batch.images[i : i + 1], alone.images), f"{name}: image {i} depends on the rest of its batch"
+
+
 # Where the ImageNet-C level table itself is not ordered by strength, neighbouring levels are not monotone.
 NOT_MONOTONE = {
     "glass_blur": "ImageNet-C's level 3 (3 shuffle passes) degrades more than level 4 (reference PSNR 21.7 vs 22.2 dB)",

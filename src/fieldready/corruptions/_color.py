@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from fieldready.corruptions._filters import per_image
+
 _GRAY = (0.299, 0.587, 0.114)
 
 
@@ -14,11 +16,11 @@ def gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    """Undo the sRGB transfer curve, so that light can be scaled physically."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055).clamp_min(0) ** 2.4)
+    """Undo the sRGB transfer curve, so that light can be scaled physically (per image: ``pow`` is batch-sensitive)."""
+    return per_image(lambda t: torch.where(t <= 0.04045, t / 12.92, ((t + 0.055) / 1.055).clamp_min(0) ** 2.4), x)
 
 
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    """Apply the sRGB transfer curve."""
+    """Apply the sRGB transfer curve (per image: ``pow`` is batch-sensitive)."""
     x = x.clamp(0, 1)
-    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
+    return per_image(lambda t: torch.where(t <= 0.0031308, t * 12.92, 1.055 * t.clamp_min(1e-12) ** (1 / 2.4) - 0.055), x)

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+
+def per_image(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn`` applied to each image ``x[i:i+1]`` on its own, the results concatenated along dim 0.
+
+    Why: a torch kernel's result for one element can depend on the tensor it sits in. Vectorised
+    transcendental functions (pow, exp, sin) switch to scalar code on a tensor's last elements, threads
+    split elementwise ops and reductions at size-dependent places, and an FFT library picks its algorithm
+    by the number of transforms. Image i then goes through exactly the same calls in any batch, so its
+    numbers depend only on the image and its seed. Use it for such ops over image-sized data.
+    """
+    return torch.cat([fn(x[i : i + 1]) for i in range(x.shape[0])]) if x.shape[0] != 1 else fn(x)
 
 
 def _symmetric_index(n: int, p: int, device: torch.device) -> torch.Tensor:
@@ -107,14 +120,24 @@ def fft_filter(x: torch.Tensor, kernel: torch.Tensor, *, mode: str) -> torch.Ten
 
     The cost does not depend on the kernel size, which suits large disks and per-image motion kernels.
     The padded image is zero-extended to a fast FFT length (``fast_len``): the wrap-around then falls in the zeros and
-    the padding, never in the pixels kept.
+    the padding, never in the pixels kept. Each image is transformed on its own (see ``per_image``): the
+    FFT library's result for a single transform can differ from the same transform inside a batch.
     """
-    n, c, h, w = x.shape
+    if kernel.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"fft_filter: {kernel.shape[0]} kernels for {x.shape[0]} images")
+    if x.shape[0] == 1 or kernel.shape[0] == 1:
+        return per_image(lambda xi: _fft_filter_one(xi, kernel, mode), x)
+    return torch.cat([_fft_filter_one(x[i : i + 1], kernel[i : i + 1], mode) for i in range(x.shape[0])])
+
+
+def _fft_filter_one(x: torch.Tensor, kernel: torch.Tensor, mode: str) -> torch.Tensor:
+    """``fft_filter`` of one image ``[1, C, H, W]`` with one kernel ``[1, Kh, Kw]``."""
+    _, _, h, w = x.shape
     kh, kw = kernel.shape[-2:]
     rh, rw = kh // 2, kw // 2
     xp = pad(x, rh, rw, mode)
     hp, wp = fast_len(xp.shape[-2]), fast_len(xp.shape[-1])
-    kp = torch.zeros((kernel.shape[0], hp, wp), dtype=torch.float32, device=x.device)
+    kp = torch.zeros((1, hp, wp), dtype=torch.float32, device=x.device)
     kp[:, :kh, :kw] = kernel
     kp = torch.roll(kp, shifts=(-rh, -rw), dims=(-2, -1))
     spec = torch.fft.rfft2(xp, s=(hp, wp))

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from fieldready.corruptions._filters import _correlate1d, fft_filter, gaussian_blur as _gaussian, pad
+from fieldready.corruptions._filters import _correlate1d, fft_filter, gaussian_blur as _gaussian, pad, per_image
 from fieldready.corruptions._levels import interp
 from fieldready.corruptions.registry import register
 from fieldready.rng import ImageRNG
@@ -130,8 +130,8 @@ def motion_kernels(
     w = torch.exp(-(i**2) / (2 * sigma**2))
     w = w / w.sum()
     a = torch.deg2rad(angle_deg.reshape(-1, 1).float())
-    dy = -torch.ceil(i * torch.sin(a) - 0.5)
-    dx = -torch.ceil(i * torch.cos(a) - 0.5)
+    dy = -torch.ceil(i * per_image(torch.sin, a) - 0.5)
+    dx = -torch.ceil(i * per_image(torch.cos, a) - 0.5)
     keep = (dy.abs() < height) & (dx.abs() < width)
     keep = torch.cumprod(keep.int(), dim=1).bool()
     size = 4 * radius + 1

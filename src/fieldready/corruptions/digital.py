@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+from fieldready.corruptions._filters import per_image
 from fieldready.corruptions._jpeg import jpeg_cv2, jpeg_torch
 from fieldready.corruptions._levels import interp
 from fieldready.corruptions.registry import register
@@ -47,7 +48,7 @@ def brightness(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_
 )
 def contrast(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Scale each channel's deviation from its image mean by ``severity``."""
-    mean = images.mean(dim=(2, 3), keepdim=True)
+    mean = per_image(lambda x: x.mean(dim=(2, 3), keepdim=True), images)  # a sum's order depends on the tensor
     return torch.mul(images, severity).add_(mean * (1.0 - severity)).clamp_(0.0, 1.0)
 
 

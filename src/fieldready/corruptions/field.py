@@ -7,6 +7,7 @@ import math
 import torch
 
 from fieldready.corruptions._color import linear_to_srgb, srgb_to_linear
+from fieldready.corruptions._filters import per_image
 from fieldready.corruptions.registry import Boxes, register
 from fieldready.errors import CorruptionError
 from fieldready.rng import ImageRNG
@@ -48,7 +49,7 @@ def occlusion(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_s
     n, _, h, w = images.shape
     u = rng.uniform(3)  # aspect, vertical and horizontal position
     area = severity * h * w
-    aspect = torch.exp((u[:, 0] - 0.5) * 2 * math.log(2.0))  # height / width
+    aspect = per_image(torch.exp, (u[:, 0] - 0.5) * 2 * math.log(2.0))  # height / width
     rh = torch.sqrt(area * aspect).clamp(max=h)
     rw = (area / rh.clamp_min(1e-6)).clamp(max=w)
     rh = (area / rw.clamp_min(1e-6)).clamp(max=h)  # a side clamped by the frame lengthens the other one
@@ -149,7 +150,7 @@ def exposure(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sc
 )
 def gamma(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """A wrong tone curve: every value raised to the power γ."""
-    return images.clamp(0.0, 1.0).pow(severity)
+    return per_image(lambda x: x.clamp(0.0, 1.0).pow(severity), images)
 
 
 def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from fieldready.corruptions._filters import gaussian_kernel1d, separable
+from fieldready.corruptions._filters import gaussian_kernel1d, per_image, separable
 from fieldready.corruptions._warp import affine_boxes, displaced_boxes, finish_boxes, sample, warp_affine
 from fieldready.corruptions.registry import Boxes, register
 from fieldready.rng import ImageRNG
@@ -43,8 +43,8 @@ def translate(
     theta = rng.uniform(low=0.0, high=2 * math.pi).view(n)
     shift = severity * spatial_scale
     fwd = _affine(n, images.device)
-    fwd[:, 0, 2] = shift * torch.cos(theta)
-    fwd[:, 1, 2] = shift * torch.sin(theta)
+    fwd[:, 0, 2] = shift * per_image(torch.cos, theta)
+    fwd[:, 1, 2] = shift * per_image(torch.sin, theta)
     return warp_affine(images, fwd), affine_boxes(boxes, fwd, h, w)
 
 
@@ -76,7 +76,7 @@ def rotate(
     n, _, h, w = images.shape
     sign = torch.where(rng.uniform().view(n) < 0.5, -1.0, 1.0)
     a = sign * math.radians(severity)
-    cos, sin = torch.cos(a), torch.sin(a)
+    cos, sin = per_image(torch.cos, a), per_image(torch.sin, a)
     linear = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)
     fwd = _about_centre(linear, h, w)
     return warp_affine(images, fwd), affine_boxes(boxes, fwd, h, w)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from fieldready.corruptions._color import gray
-from fieldready.corruptions._filters import correlate2d, fft_filter, gaussian_blur, pad
+from fieldready.corruptions._filters import correlate2d, fft_filter, gaussian_blur, pad, per_image
 from fieldready.corruptions._levels import level_params
 from fieldready.corruptions._texture import next_power_of_2, plasma_fractal
 from fieldready.corruptions.blur import motion_kernels
@@ -59,7 +59,7 @@ def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
     size = min(next_power_of_2(max(h, w)), 256)
     base = plasma_fractal(rng, size, 1.6)
     veins = 1.0 - (2.0 * plasma_fractal(rng, size, 1.3) - 1.0).abs()  # ridges look like ice needles
-    tex = base + veins**4
+    tex = base + per_image(lambda v: v**4, veins)
     if size < max(h, w):
         # Enlarge only the part that covers the H×W crop (+2 source pixels, so no kept pixel sees the cut).
         scale = max(h, w) / size
@@ -70,7 +70,7 @@ def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
     tex = tex[:, :h, :w]
     # Standardise the texture and apply the picked look in one affine map per image and channel:
     # look_mean + look_std · (tex - μ) / σ = offset + gain · tex.
-    std, mean = torch.std_mean(tex, dim=(1, 2))
+    std, mean = per_image(lambda t: torch.stack(torch.std_mean(t, dim=(1, 2)), 1), tex).unbind(1)
     std = std.clamp_min(1e-6)
     pick = torch.floor(rng.uniform() * len(_FROST_LOOKS)).long().clamp_(max=len(_FROST_LOOKS) - 1)
     looks = _FROST_LOOKS.to(tex.device)[pick]  # [N, 2, 3]
