@@ -24,6 +24,7 @@ from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
 from fieldready.models import Adapter, BatchDetections, load_model
+from fieldready.models.adapter import BatchWhere
 from fieldready.plan import CLEAN, Point, TestPlan
 from fieldready.rng import ImageRNG, derive_seed
 from fieldready.store import PredictionRow, ResultStore, TargetRow
@@ -103,7 +104,7 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
     resumed = store.batch_count() if done else 0
     if not todo:
         return RunStats(0, resumed, 0.0, str(device))
-    adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task) for m in plan.models]
+    adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task, dataset=plan.dataset) for m in plan.models]
     targets = _Targets.of(plan, device)
     units = len(plan.points) * len(adapters)
     total = len(records)
@@ -145,8 +146,10 @@ def _run_batch(
         corrupted = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes)
         if boxes is not None and point.geometric and corrupted.boxes is not None:
             moved.append((point, corrupted.boxes))
+        where = BatchWhere(point.condition, point.label, batch.records)  # names the images in model errors
         for n, adapter in enumerate(adapters):
-            outputs.append((adapter.name, point.key, adapter(_own_copy(corrupted.images, images, last=n == len(adapters) - 1))))
+            x = _own_copy(corrupted.images, images, last=n == len(adapters) - 1)
+            outputs.append((adapter.name, point.key, adapter(x, where=where)))
     predictions = [row for name, key, out in outputs for row in _rows(name, key, out, batch)]
     target_rows = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
     return predictions, target_rows
