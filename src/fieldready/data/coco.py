@@ -114,6 +114,7 @@ def _targets(record: ImageRecord, anns: list[tuple[list[float], int, bool, float
         area=np.array([a[3] if a[3] is not None else a[0][2] * a[0][3] for a in anns], dtype=np.float64),
         width=record.width,
         height=record.height,
+        xywh=xywh,
     )
 
 

@@ -34,7 +34,9 @@ class ImageTargets:
     """Detection ground truth of one image: ``boxes[M, 4]`` xyxy pixels, COCO category ``labels[M]``.
 
     ``area`` is the COCO annotation area (pycocotools uses it, not the box, for small/medium/large);
-    ``iscrowd`` marks crowd regions, which match without counting as false negatives.
+    ``iscrowd`` marks crowd regions, which match without counting as false negatives. ``xywh`` keeps
+    the COCO boxes as written in the annotation file: x + w → xyxy → x2 − x is not always w again,
+    and an IoU on a threshold would then match differently from pycocotools.
     """
 
     image_id: int
@@ -44,6 +46,7 @@ class ImageTargets:
     area: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     width: int = 0
     height: int = 0
+    xywh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m = len(self.labels)
@@ -55,6 +58,8 @@ class ImageTargets:
             self.area = (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
         self.iscrowd = np.asarray(self.iscrowd, dtype=bool)
         self.area = np.asarray(self.area, dtype=np.float64)
+        if self.xywh is not None:
+            self.xywh = np.asarray(self.xywh, dtype=np.float64).reshape(m, 4)
 
 
 @dataclass

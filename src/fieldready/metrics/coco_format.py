@@ -1,7 +1,9 @@
 """Convert fieldready's per-image records into in-memory COCO dicts, the input of every COCO engine.
 
 Boxes go from xyxy to COCO xywh here and nowhere else, so the engine, the reference (pycocotools)
-and the bootstrap match tables all see the same numbers.
+and the bootstrap match tables all see the same numbers. Ground truth read from a COCO file keeps
+the file's xywh (``target_xywh``): converting back from xyxy can move w by an ulp, and an IoU
+sitting exactly on a threshold would then match differently from pycocotools on the same file.
 """
 
 from __future__ import annotations
@@ -14,13 +16,22 @@ import numpy as np
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
 
-__all__ = ["xyxy_to_xywh", "coco_ground_truth", "coco_detections", "check_image_sets"]
+__all__ = ["xyxy_to_xywh", "target_xywh", "coco_ground_truth", "coco_detections", "check_image_sets"]
 
 
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     """``[N, 4]`` x1, y1, x2, y2 → COCO x, y, w, h (float64)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
+
+
+def target_xywh(targets: ImageTargets) -> np.ndarray:
+    """The ground truth's COCO boxes: the annotation file's xywh while they still describe ``boxes``."""
+    x = targets.xywh
+    if x is not None and x.shape == targets.boxes.shape:
+        if np.array_equal(np.concatenate([x[:, :2], x[:, :2] + x[:, 2:]], axis=1), targets.boxes):
+            return x
+    return xyxy_to_xywh(targets.boxes)
 
 
 def check_image_sets(targets: Sequence[ImageTargets], detections: Sequence[ImageDetections]) -> None:
@@ -45,7 +56,7 @@ def coco_ground_truth(targets: Sequence[ImageTargets], *, category_ids: Sequence
     next_id = 1
     for t in targets:
         images.append({"id": int(t.image_id), "width": int(t.width), "height": int(t.height)})
-        xywh = xyxy_to_xywh(t.boxes)
+        xywh = target_xywh(t)
         for j in range(len(t.labels)):
             annotations.append(
                 {

@@ -11,6 +11,11 @@ Resampling: a row of ``indices[B, n]`` draws images; an image drawn k times coun
 its k copies were separate images placed together in COCOeval's image order. COCOeval's
 precision/recall are then recomputed per row from weighted cumulative sums:
 q_r = max{precision(e) : e a true positive with recall(e) ≥ r}, AP = mean_r q_r.
+Ties: COCOeval sorts a category's detections by score with a stable sort over (image, rank), so
+the copies of one detection are adjacent and weighting it by k is exact — except for a run of
+detections of ONE image sharing a score, whose copies interleave (copy 1's run, then copy 2's, …).
+Such a run is laid out once per copy, copy j weighted by [image drawn ≥ j times] (a "virtual
+image"), which reproduces COCOeval's order exactly.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
 from fieldready.metrics.bootstrap import check_indices
-from fieldready.metrics.coco_format import check_image_sets, xyxy_to_xywh
+from fieldready.metrics.coco_format import check_image_sets, target_xywh, xyxy_to_xywh
 
 __all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates", "resample_counts", "bbox_iou"]
 
@@ -155,7 +160,7 @@ def build_match_tables(
     # ground truth, in annotation order (image order of ``targets``, then box order)
     g_img = np.concatenate([np.full(len(targets[j].labels), pos_of[targets[j].image_id]) for j in range(len(targets))] + [np.zeros(0, int)]).astype(np.int64)
     g_cat = np.concatenate([_cat(t.labels) for t in targets] + [np.zeros(0, int)]).astype(np.int64)
-    g_box = np.concatenate([xyxy_to_xywh(t.boxes) for t in targets] + [np.zeros((0, 4))])
+    g_box = np.concatenate([target_xywh(t) for t in targets] + [np.zeros((0, 4))])
     g_area = np.concatenate([t.area for t in targets] + [np.zeros(0)])
     g_crowd = np.concatenate([t.iscrowd for t in targets] + [np.zeros(0, bool)]).astype(bool)
     keep = g_cat >= 0
@@ -261,16 +266,47 @@ _PER_CLASS = {"ap": "map", "ap50": "ap50", "ar100": "ar100"}
 class _Columns:
     """One column per true-positive entry of every (category, IoU threshold) segment, in score order."""
 
-    fp_image: np.ndarray  # [F] image of each FP entry that precedes some TP of its segment
+    fp_image: np.ndarray  # [F] image (or virtual image) of each FP entry that precedes some TP of its segment
     fp_column: np.ndarray  # [F] column of the first TP after that FP entry
-    tp_image: np.ndarray  # [N] image of the TP entry of each column
+    tp_image: np.ndarray  # [N] image (or virtual image) of the TP entry of each column
     col_cat: np.ndarray  # [N] category index (into the selected categories)
     starts: np.ndarray  # [S] first column of each non-empty segment
     seg_cat: np.ndarray  # [S] category index of each segment
     tp_total: np.ndarray  # [n, K_sel, T_sel] TP count per image (for AR)
+    virtual: np.ndarray  # [V, 2] virtual image n + v = (image, j): weight 1 where the image is drawn ≥ j times
 
 
-def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area: int, max_det: int) -> _Columns:
+def _tied_copies(img: np.ndarray, kpos: np.ndarray, score: np.ndarray, n: int, copies: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries in COCOeval's order when each image may be drawn up to ``copies`` times.
+
+    ``img``, ``kpos`` and ``score`` are in COCOeval's order for one draw. A run of ≥ 2 entries of one
+    image and category with equal scores is repeated per copy (copy-major: the copies interleave in
+    COCOeval, which sorts a duplicated image's copies as separate images). Returns the entry
+    positions to take, their image column (n + v for virtual image v) and ``virtual[V, 2]``.
+    """
+    e = len(img)
+    new_run = np.ones(e, dtype=bool)
+    new_run[1:] = (img[1:] != img[:-1]) | (kpos[1:] != kpos[:-1]) | (score[1:] != score[:-1])
+    run = np.cumsum(new_run) - 1
+    tied = np.bincount(run, minlength=1)[run] >= 2 if e else np.zeros(0, dtype=bool)
+    if not tied.any():
+        return np.arange(e), img, np.zeros((0, 2), dtype=np.int64)
+    reps = np.where(tied, copies, 1)
+    src = np.repeat(np.arange(e), reps)
+    copy = np.arange(len(src)) - np.repeat(np.cumsum(reps) - reps, reps)
+    order = np.lexsort((src, copy, run[src]))  # run by run; inside a tied run copy by copy
+    src, copy = src[order], copy[order]
+    image = img[src].copy()
+    t_src = tied[src]
+    uniq, inv = np.unique(image[t_src] * copies + copy[t_src], return_inverse=True)
+    image[t_src] = n + inv
+    virtual = np.stack([uniq // copies, uniq % copies + 1], axis=1).astype(np.int64)
+    return src, image, virtual
+
+
+def _columns(
+    tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area: int, max_det: int, copies: int
+) -> _Columns:
     n = tables.n_images
     keep = (tables.rank < max_det) & np.isin(tables.category, cats)
     img, cat, score, rank = tables.image[keep], tables.category[keep], tables.score[keep], tables.rank[keep]
@@ -279,8 +315,12 @@ def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area
     kpos = np.searchsorted(cats, cat)
     # COCOeval's order: per category, score descending, stable over (image position, rank)
     srt = np.lexsort((rank, img, -score, kpos))
-    img, kpos, tp, fp = img[srt], kpos[srt], tp[srt], fp[srt]
+    img, kpos, score, tp, fp = img[srt], kpos[srt], score[srt], tp[srt], fp[srt]
     tp_total = np.zeros((n, len(cats), len(t_sel)), dtype=np.int64)
+    e_tp, t_tp = np.nonzero(tp)
+    np.add.at(tp_total, (img[e_tp], kpos[e_tp], t_tp), 1)
+    src, img, virtual = _tied_copies(img, kpos, score, n, max(int(copies), 1))
+    kpos, tp, fp = kpos[src], tp[src], fp[src]
     cols_img, cols_cat, starts, seg_cat, fp_img, fp_col = [], [], [], [], [], []
     n_cols = 0
     bounds = np.searchsorted(kpos, np.arange(len(cats) + 1))
@@ -290,7 +330,6 @@ def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area
             tp_pos = np.nonzero(tp[lo:hi, j])[0]
             if len(tp_pos) == 0:
                 continue
-            tp_total[:, k, j] = np.bincount(img[lo:hi][tp_pos], minlength=n)
             fp_pos = np.nonzero(fp[lo:hi, j])[0]
             seg = np.searchsorted(tp_pos, fp_pos)  # an FP counts toward every TP after it
             inside = seg < len(tp_pos)
@@ -310,6 +349,7 @@ def _columns(tables: MatchTables, cats: np.ndarray, t_sel: tuple[int, ...], area
         starts=np.asarray(starts, dtype=np.int64),
         seg_cat=np.asarray(seg_cat, dtype=np.int64),
         tp_total=tp_total,
+        virtual=virtual,
     )
 
 
@@ -487,16 +527,20 @@ def table_replicates(
         cats = np.array([tables.category_ids.index(category_id)])
     is_ap, t_sel, area, m_idx = spec
     max_det = tables.max_dets[m_idx]
-    key = (tuple(cats.tolist()), t_sel, area, max_det)
-    if key not in tables._cache:
-        tables._cache[key] = _columns(tables, cats, t_sel, area, max_det)
-    cols: _Columns = tables._cache[key]
     counts = resample_counts(indices, tables.n_images)
+    copies = int(counts.max(initial=1)) if is_ap else 1  # tied runs are laid out once per possible copy
+    key = (tuple(cats.tolist()), t_sel, area, max_det, copies)
+    if key not in tables._cache:
+        tables._cache[key] = _columns(tables, cats, t_sel, area, max_det, copies)
+    cols: _Columns = tables._cache[key]
     npig = counts @ tables.npig[:, cats, area]  # [B, K_sel] non-ignored ground truth per resample
     valid = npig > 0
     n_t = len(t_sel)
     if is_ap:
-        per_cat = _ap_sums(counts, npig, cols) / len(RECALL_THRESHOLDS)
+        weights = counts
+        if len(cols.virtual):  # copy j of an image is there when the image is drawn at least j times
+            weights = np.concatenate([counts, counts[:, cols.virtual[:, 0]] >= cols.virtual[:, 1]], axis=1)
+        per_cat = _ap_sums(weights, npig, cols) / len(RECALL_THRESHOLDS)
     else:
         tp_tot = counts.astype(np.float64) @ cols.tp_total.reshape(tables.n_images, -1).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
