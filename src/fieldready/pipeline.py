@@ -8,7 +8,6 @@ second ``fieldready run`` on it stops at once instead of mixing its work into th
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from fieldready.plan import TestPlan, compile_plan
 from fieldready.report import render_report
 from fieldready.report.render import Signing
 from fieldready.report.sign import check_signer, env_passphrase
-from fieldready.results import Provenance, Results
+from fieldready.results import Provenance, Results, results_json
 from fieldready.runner import RunStats, execute, select_device
 from fieldready.spec.loader import load_spec
 from fieldready.store import ResultStore, RunLock, write_atomic
@@ -68,7 +67,7 @@ def write_results(results: Results, run_dir: Path) -> Path:
     """Write ``results.json`` atomically (temp file + rename), so a crash never leaves half a file."""
     path = Path(run_dir) / RESULTS_JSON
     try:
-        write_atomic(path, json.dumps(results.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
+        write_atomic(path, results_json(results))  # strict JSON: non-finite numbers as null
     except OSError as exc:
         raise StoreError(f"{path}: cannot write results ({exc}); free disk space and run `fieldready report` again") from None
     return path

@@ -6,9 +6,13 @@ re-renders a run from its ``results.json`` alone.
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from fieldready.metrics.info import json_number
 
 __all__ = [
     "Verdict",
@@ -22,9 +26,24 @@ __all__ = [
     "Recommendation",
     "Provenance",
     "Results",
+    "Number",
+    "results_json",
 ]
 
 Verdict = Literal["GO", "NO-GO", "INCONCLUSIVE"]
+
+
+def _interval(bounds: list[float] | None) -> list[float] | None:
+    """An interval with a NaN or infinite bound is no interval: None ("no data"), like a missing number."""
+    if bounds is None or not all(math.isfinite(b) for b in bounds):
+        return None
+    return bounds
+
+
+#: A measured number as results.json holds it: NaN and ±inf become None when the result is built,
+#: so the report and the file both read "no data" instead of a bare NaN.
+Number = Annotated[float | None, AfterValidator(json_number)]
+Interval = Annotated[list[float] | None, AfterValidator(_interval)]
 
 
 class _Model(BaseModel):
@@ -40,11 +59,11 @@ class CriterionResult(_Model):
     scope: str
     kind: Literal["at_least", "at_most", "max_drop", "max_drop_vs_baseline"]
     threshold: float
-    value: float | None
+    value: Number
     passed: bool | None
     blocking: bool = True
-    ci: list[float] | None = None
-    confidence: float | None = None
+    ci: Interval = None
+    confidence: Number = None
     note: str = ""
 
 
@@ -53,10 +72,10 @@ class ConditionResult(_Model):
 
     condition: str
     corruption: str
-    severity: float | None = None
+    severity: Number = None
     level: int | None = None
     label: str = ""
-    metrics: dict[str, float | None]
+    metrics: dict[str, Number]
 
 
 class ClassResult(_Model):
@@ -64,10 +83,10 @@ class ClassResult(_Model):
 
     class_id: int
     name: str
-    metrics: dict[str, float | None]
+    metrics: dict[str, Number]
     # Clean primary metric minus its mean over all corrupted units (positive = degrades); the report
     # highlights the classes with the largest drop.
-    drop: float | None = None
+    drop: Number = None
 
 
 class GalleryItem(_Model):
@@ -87,11 +106,11 @@ class Comparison(_Model):
 
     against: str
     metric: str
-    clean_difference: float | None = None
-    clean_ci: list[float] | None = None
-    production_difference: float | None = None
-    production_ci: list[float] | None = None
-    mcnemar_p: float | None = None
+    clean_difference: Number = None
+    clean_ci: Interval = None
+    production_difference: Number = None
+    production_ci: Interval = None
+    mcnemar_p: Number = None
     wins: int | None = None
     losses: int | None = None
 
@@ -104,12 +123,12 @@ class ModelResult(_Model):
     file_hash: str | None = None
     verdict: Verdict
     rank: int | None = None
-    production_score: float | None = None
-    production_ci: list[float] | None = None
-    clean: dict[str, float | None]
-    robustness: dict[str, float | None] = Field(default_factory=dict)
+    production_score: Number = None
+    production_ci: Interval = None
+    clean: dict[str, Number]
+    robustness: dict[str, Number] = Field(default_factory=dict)
     # Mean primary metric per corruption family (ConditionInfo.family), for the report's family bars.
-    families: dict[str, float | None] = Field(default_factory=dict)
+    families: dict[str, Number] = Field(default_factory=dict)
     per_class: list[ClassResult] = Field(default_factory=list)
     criteria: list[CriterionResult] = Field(default_factory=list)
     conditions: list[ConditionResult] = Field(default_factory=list)
@@ -175,3 +194,23 @@ class Results(_Model):
     signoff: list[dict[str, str]] = Field(default_factory=list)
     page_size: Literal["A4", "Letter"] = "A4"
     provenance: Provenance
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, through dicts and lists."""
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def results_json(results: Results) -> str:
+    """The text of ``results.json``: strict JSON that any parser reads (no bare NaN or Infinity tokens).
+
+    Non-finite numbers are written as null; ``allow_nan=False`` makes a missed one an error here
+    rather than a file other tools cannot parse.
+    """
+    return json.dumps(_strict(results.model_dump(mode="json")), indent=2, allow_nan=False) + "\n"

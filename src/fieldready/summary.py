@@ -14,6 +14,7 @@ import numpy as np
 from fieldready.evaluate import Evaluation
 from fieldready.metrics.bootstrap import interval, paired_difference, resample_indices
 from fieldready.metrics.classification import classification_replicates
+from fieldready.metrics.info import json_number
 from fieldready.metrics.significance import mcnemar_exact
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.results import (
@@ -35,10 +36,6 @@ __all__ = ["build_results", "PRODUCTION"]
 
 #: The production score as a criterion, so the score and its interval share the criteria's value code.
 PRODUCTION = Criterion(metric="production_score", on="all", at_least=0.0, confidence=0.95)
-
-
-def _finite(value: float | None) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def _point_lookup(evaluation: Evaluation) -> Callable:
@@ -67,7 +64,7 @@ def _judged(
     plan: TestPlan, criterion: Criterion, model: str, point_get: Callable, rep_get: Callable | None
 ) -> tuple[float | None, tuple[float, float] | None, np.ndarray | None]:
     """The criterion's value, its bootstrap interval and the replicates behind it (paired across models)."""
-    value = _finite(criterion_value(plan, criterion, model, point_get))
+    value = json_number(criterion_value(plan, criterion, model, point_get))
     if rep_get is None or value is None:
         return value, None, None
     reps = np.asarray(criterion_value(plan, criterion, model, rep_get), dtype=np.float64)
@@ -117,7 +114,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                 verdict=model_verdict(criteria),  # type: ignore[arg-type]
                 production_score=production,
                 production_ci=list(production_ci) if production_ci else None,
-                clean={k: _finite(v) for k, v in evaluation.units[(name, CLEAN)].metrics.items()},
+                clean={k: json_number(v) for k, v in evaluation.units[(name, CLEAN)].metrics.items()},
                 robustness=_robustness(plan, name, point_get),
                 families=_families(plan, name, point_get),
                 per_class=_per_class(plan, evaluation, name),
@@ -206,7 +203,7 @@ def _severity_note(plan: TestPlan, criterion: Criterion, model: str, get: Callab
         if point.severity is None:
             return ""
         alone = criterion.model_copy(update={"severities": SeverityScope(min=point.severity, max=point.severity)})
-        value = _finite(criterion_value(plan, alone, model, get))
+        value = json_number(criterion_value(plan, alone, model, get))
         (passing if judge(value, alone) else failing).append(point.label)
     if not failing:
         return f"each severity passes on its own ({', '.join(passing)}); only their combination is borderline"
@@ -221,7 +218,7 @@ def _robustness(plan: TestPlan, model: str, get: Callable) -> dict[str, float | 
         if metric.endswith("mce") and plan.spec.baseline is None:
             continue
         crit = Criterion(metric=metric, on="all", at_least=0.0)
-        out[metric] = _finite(criterion_value(plan, crit, model, get))
+        out[metric] = json_number(criterion_value(plan, crit, model, get))
     return out
 
 
@@ -230,7 +227,7 @@ def _families(plan: TestPlan, model: str, get: Callable) -> dict[str, float | No
     for c in plan.conditions:
         for p in c.points:
             by_family.setdefault(c.family, []).append(get(model, p.key, plan.primary_metric, None))
-    return {f: _finite(float(np.nanmean(v))) if not np.all(np.isnan(v)) else None for f, v in by_family.items()}
+    return {f: json_number(float(np.nanmean(v))) if not np.all(np.isnan(v)) else None for f, v in by_family.items()}
 
 
 def _per_class(plan: TestPlan, evaluation: Evaluation, model: str) -> list[ClassResult]:
@@ -239,11 +236,11 @@ def _per_class(plan: TestPlan, evaluation: Evaluation, model: str) -> list[Class
     key = "ap" if plan.spec.task == "detection" else "accuracy"
     out = []
     for class_id, name in plan.dataset.classes.items():
-        metrics = {k: _finite(v) for k, v in clean.get(class_id, {}).items()}
+        metrics = {k: json_number(v) for k, v in clean.get(class_id, {}).items()}
         under = [evaluation.units[(model, p)].per_class.get(class_id, {}).get(key) for p in corrupted]
         under = [u for u in under if u is not None]
         base = metrics.get(key)
-        drop = _finite(base - float(np.mean(under))) if base is not None and under else None
+        drop = json_number(base - float(np.mean(under))) if base is not None and under else None
         out.append(ClassResult(class_id=class_id, name=name, metrics=metrics, drop=drop))
     return out
 
@@ -260,7 +257,7 @@ def _conditions(plan: TestPlan, evaluation: Evaluation, model: str) -> list[Cond
                     severity=p.severity,
                     level=p.level,
                     label=p.label,
-                    metrics={k: _finite(v) for k, v in metrics.items()},
+                    metrics={k: json_number(v) for k, v in metrics.items()},
                 )
             )
     return out
