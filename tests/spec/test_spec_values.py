@@ -58,6 +58,7 @@ CASES = [
      "models[0].input.mean[1]", "finite"),
     ("subset-seed-negative", "format: coco, images: images", "format: coco, subset: {size: 2, seed: -1}, images: images",
      "dataset.subset.seed", "greater than or equal to 0"),
+    ("run-seed-negative", "seed: 0, batch_size: 5", "seed: -3, batch_size: 5", "run.seed", "greater than or equal to 0"),
     ("threshold-nan", "at_least: 0.3}", "at_least: .nan}", "criteria[0].at_least", "finite"),
     ("threshold-inf", "at_least: 0.3}", "at_least: .inf}", "criteria[0].at_least", "finite"),
     ("threshold-minus-inf", "at_least: 0.3}", "at_least: -.inf}", "criteria[0].at_least", "finite"),

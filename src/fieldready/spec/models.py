@@ -276,7 +276,7 @@ class RunSpec(_Strict):
     """Execution settings: device, seed and batch size."""
 
     device: str = "auto"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # seeds NumPy's SeedSequence, which takes non-negative integers
     batch_size: int | Literal["auto"] = "auto"
     bootstrap: int = Field(default=1000, ge=0, le=100000)
 
