@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 import fieldready
 import fieldready.corruptions as C
+from fieldready.corruptions.builtin import BUILTIN
 from fieldready.errors import CorruptionError
 from fieldready.rng import ImageRNG, derive_seed
 
@@ -106,3 +108,31 @@ def test_apply_steps_composes_in_order_with_one_stream() -> None:
     y = C.apply(y, "hflip", 1.0, rng, boxes=boxes)
     assert torch.equal(out.images, y.images)
     assert out.boxes.xyxy[0, 0].tolist() == [14.0, 2.0, 22.0, 10.0]
+
+
+def test_builtin_metadata_matches_the_functions_it_binds() -> None:
+    # Every declared built-in binds a function of its family module whose docstring opens with the description.
+    for c in C.all_corruptions():
+        if c.name not in BUILTIN:
+            continue
+        assert c.fn.__module__ == f"fieldready.corruptions.{c.family}" == c.module, c.name
+        assert (c.fn.__doc__ or "").strip().split("\n")[0] == c.description, c.name
+
+
+def test_register_without_metadata_binds_only_declared_builtins() -> None:
+    with pytest.raises(CorruptionError, match="not declared"):
+        C.register("no_such_builtin")(lambda *a, **k: None)
+    with pytest.raises(CorruptionError, match="already registered"):
+        C.register("rain")(C.get("rain").fn)  # rain is bound once, by weather.py
+    with pytest.raises(CorruptionError, match=r"give unit=, valid_range=, levels="):
+        C.register("half_declared", family="field")(lambda *a, **k: None)
+    assert "half_declared" not in C.names()
+
+
+def test_catalogue_metadata_needs_no_torch() -> None:
+    code = (
+        "import sys; import fieldready.corruptions as C; "
+        "c = C.get('rain'); print(c.family, c.level(3), C.names()[:1], 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["weather", "0.008", "['brightness']", "False"]

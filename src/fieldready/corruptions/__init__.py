@@ -1,6 +1,8 @@
 """Corruptions: batched torch functions registered by name, with physical severities and ImageNet-C levels.
 
-The family modules are imported explicitly so that importing this package registers the catalogue.
+Importing this package declares the built-in catalogue (``builtin.py``) without importing torch, so
+specs and plans can be checked cheaply; a family module (``noise``, ``blur``, ``weather``,
+``digital``, ``geometric``, ``field``) is imported the first time one of its functions runs.
 ``corrupt`` is the convenient entry point; the runner uses ``apply``/``apply_steps`` with its own
 per-image streams.
 """
@@ -8,23 +10,27 @@ per-image streams.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
-
-from fieldready.corruptions import blur, digital, field, geometric, noise, weather  # noqa: F401  (registers)
+from fieldready.corruptions.builtin import BUILTIN
 from fieldready.corruptions.registry import (
     Boxes,
     Corrupted,
     Corruption,
     all_corruptions,
     apply,
+    declare,
     get,
     names,
     register,
     unregister,
 )
 from fieldready.errors import CorruptionError
-from fieldready.rng import ImageRNG, derive_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from fieldready.rng import ImageRNG
 
 __all__ = [
     "Boxes",
@@ -40,8 +46,12 @@ __all__ = [
     "unregister",
 ]
 
+declare(BUILTIN.values())
+
 
 def _check_images(images: torch.Tensor) -> None:
+    import torch
+
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise CorruptionError(f"images must be a float tensor [N, 3, H, W] in [0, 1], got {shape}; add a batch dim with images[None]")
@@ -82,6 +92,8 @@ def corrupt(
     >>> out.images.shape
     torch.Size([2, 3, 32, 32])
     """
+    from fieldready.rng import ImageRNG, derive_seed  # torch, only when images are corrupted
+
     _check_images(images)
     corruption = get(name)
     if (severity is None) == (level is None):

@@ -9,32 +9,25 @@ import torch.nn.functional as F
 
 from fieldready.corruptions._filters import _correlate1d, fft_filter, gaussian_blur as _gaussian, pad, per_image
 from fieldready.corruptions._levels import interp
+from fieldready.corruptions.builtin import BUILTIN
 from fieldready.corruptions.registry import register
 from fieldready.rng import ImageRNG
 
 __all__ = ["gaussian_blur", "defocus_blur", "motion_blur", "glass_blur", "zoom_blur", "disk_kernel", "motion_kernels"]
 
-# Level tables of imagecorruptions 1.1.2, keyed by the primary parameter (the severity).
-_DEFOCUS_RADIUS = (3.0, 4.0, 6.0, 8.0, 10.0)
+# Level tables of imagecorruptions 1.1.2, keyed by the primary parameter (the severity: the declared levels).
+_DEFOCUS_RADIUS = BUILTIN["defocus_blur"].levels
 _DEFOCUS_ALIAS = (0.1, 0.5, 0.5, 0.5, 0.5)
 _MOTION_SIGMA = (0.0, 3.0, 5.0, 8.0, 12.0, 15.0)
 _MOTION_RADIUS = (0.0, 10.0, 15.0, 15.0, 15.0, 20.0)
-_GLASS_SIGMA = (0.7, 0.9, 1.0, 1.1, 1.5)
+_GLASS_SIGMA = BUILTIN["glass_blur"].levels
 _GLASS_DELTA = (1.0, 2.0, 2.0, 3.0, 4.0)
 _GLASS_ITERS = (2.0, 1.0, 3.0, 2.0, 2.0)
-_ZOOM_MAX = (1.11, 1.15, 1.20, 1.24, 1.30)  # np.arange(1, 1.11, .01) ends at 1.11
+_ZOOM_MAX = BUILTIN["zoom_blur"].levels  # 1.11, not 1.10: np.arange(1, 1.11, .01) ends at 1.11
 _ZOOM_STEP = (0.01, 0.01, 0.02, 0.02, 0.03)
 
 
-@register(
-    "gaussian_blur",
-    family="blur",
-    unit="σ in pixels",
-    valid_range=(0.0, 50.0),
-    levels=(1.0, 2.0, 3.0, 4.0, 6.0),
-    spatial=("sigma",),
-    identity=0.0,
-)
+@register("gaussian_blur")
 def gaussian_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Gaussian blur of standard deviation σ pixels (edge pixels repeated, as skimage)."""
     return _gaussian(images, severity * spatial_scale, mode="replicate").clamp_(0.0, 1.0)
@@ -57,16 +50,7 @@ def disk_kernel(radius: float, alias_blur: float, *, device: torch.device | str 
     return d[0, 0]
 
 
-@register(
-    "defocus_blur",
-    family="blur",
-    unit="disk radius in pixels",
-    valid_range=(0.0, 100.0),
-    levels=_DEFOCUS_RADIUS,
-    spatial=("radius",),
-    identity=0.0,
-    imagenet_c=True,
-)
+@register("defocus_blur")
 def defocus_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Out-of-focus blur: convolution with an anti-aliased disk of the given radius."""
     radius = severity * spatial_scale
@@ -148,16 +132,7 @@ def motion_params(sigma: float, spatial_scale: float) -> tuple[int, float]:
     return max(1, round(radius * spatial_scale)), sigma * spatial_scale
 
 
-@register(
-    "motion_blur",
-    family="blur",
-    unit="σ in pixels of the motion streak's Gaussian profile (streak length follows)",
-    valid_range=(0.0, 60.0),
-    levels=(3.0, 5.0, 8.0, 12.0, 15.0),
-    spatial=("sigma", "radius"),
-    identity=0.0,
-    imagenet_c=True,
-)
+@register("motion_blur")
 def motion_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Camera-shake streak at a random angle in [-45°, 45°] per image, with a Gaussian fall-off along it."""
     angle = rng.uniform(1, low=-45.0, high=45.0)
@@ -201,15 +176,7 @@ def _shuffle(images: torch.Tensor, delta: int, rng: ImageRNG, *, jumps: int = 6)
     return images.reshape(n, c, h * w).gather(2, idx).view(n, c, h, w)
 
 
-@register(
-    "glass_blur",
-    family="blur",
-    unit="σ in pixels of the Gaussian around the local pixel shuffle",
-    valid_range=(0.0, 10.0),
-    levels=_GLASS_SIGMA,
-    spatial=("sigma", "max_delta"),
-    imagenet_c=True,
-)
+@register("glass_blur")
 def glass_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Frosted-glass blur: Gaussian blur, local random pixel shuffles, Gaussian blur again."""
     sigma = severity * spatial_scale
@@ -229,15 +196,7 @@ def zoom_factors(max_zoom: float) -> list[float]:
     return [1.0 + step * k for k in range(count)]
 
 
-@register(
-    "zoom_blur",
-    family="blur",
-    unit="largest zoom factor of the averaged centred zooms",
-    valid_range=(1.0, 3.0),
-    levels=_ZOOM_MAX,
-    identity=1.0,
-    imagenet_c=True,
-)
+@register("zoom_blur")
 def zoom_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Radial blur of a fast zoom: the mean of the image and its centred zooms up to the given factor.
 

@@ -17,15 +17,7 @@ from fieldready.rng import ImageRNG
 __all__ = ["brightness", "contrast", "saturate", "jpeg_compression", "pixelate"]
 
 
-@register(
-    "brightness",
-    family="digital",
-    unit="added HSV value V (negative darkens)",
-    valid_range=(-1.0, 1.0),
-    levels=(0.1, 0.2, 0.3, 0.4, 0.5),
-    identity=0.0,
-    imagenet_c=True,
-)
+@register("brightness")
 def brightness(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Add ``severity`` to the HSV value channel (hue and saturation kept), as ImageNet-C."""
     v = images.amax(1, keepdim=True)
@@ -37,15 +29,7 @@ def brightness(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_
     return torch.mul(images, ratio).add_(black).clamp_(0.0, 1.0)
 
 
-@register(
-    "contrast",
-    family="digital",
-    unit="contrast factor around each channel's mean (1 = unchanged)",
-    valid_range=(0.0, 10.0),
-    levels=(0.4, 0.3, 0.2, 0.1, 0.05),
-    identity=1.0,
-    imagenet_c=True,
-)
+@register("contrast")
 def contrast(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Scale each channel's deviation from its image mean by ``severity``."""
     mean = per_image(lambda x: x.mean(dim=(2, 3), keepdim=True), images)  # a sum's order depends on the tensor
@@ -56,14 +40,7 @@ _SAT_MULT = (0.0, 2.0, 5.0, 20.0)
 _SAT_OFFSET = (0.0, 0.0, 0.1, 0.2)
 
 
-@register(
-    "saturate",
-    family="digital",
-    unit="HSV saturation multiplier (1 = unchanged; the offset follows the level table above 2)",
-    valid_range=(0.0, 50.0),
-    levels=(0.3, 0.1, 2.0, 5.0, 20.0),
-    identity=1.0,
-)
+@register("saturate")
 def saturate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Multiply HSV saturation (plus ImageNet-C's offset at strong levels), hue and value kept."""
     offset = interp(severity, _SAT_MULT, _SAT_OFFSET)
@@ -78,14 +55,7 @@ def saturate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sc
     return torch.where(s > 0, coloured, grey).clamp_(0.0, 1.0)
 
 
-@register(
-    "jpeg_compression",
-    family="digital",
-    unit="JPEG quality (1–100, rounded; lower is worse)",
-    valid_range=(1.0, 100.0),
-    levels=(25.0, 18.0, 15.0, 10.0, 7.0),
-    imagenet_c=True,
-)
+@register("jpeg_compression")
 def jpeg_compression(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Baseline JPEG round trip at the given quality (libjpeg on CPU, a torch simulation elsewhere)."""
     quality = int(round(severity))
@@ -154,16 +124,7 @@ def nearest_index(size_in: int, size_out: int, *, device: torch.device) -> torch
     return idx.clamp_(max=size_in - 1).to(device)
 
 
-@register(
-    "pixelate",
-    family="digital",
-    unit="block size in pixels (1 = unchanged)",
-    valid_range=(1.0, 64.0),
-    levels=(1 / 0.6, 1 / 0.5, 1 / 0.4, 1 / 0.3, 1 / 0.25),
-    spatial=("block",),
-    identity=1.0,
-    imagenet_c=True,
-)
+@register("pixelate")
 def pixelate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Box-downscale by the block size and upscale back with nearest neighbour (PIL BOX then NEAREST)."""
     n, c, h, w = images.shape

@@ -36,14 +36,7 @@ def _rect_mask(y0: torch.Tensor, y1: torch.Tensor, x0: torch.Tensor, x1: torch.T
     return (rows @ cols > 0).unsqueeze(1)
 
 
-@register(
-    "occlusion",
-    family="field",
-    unit="occluded fraction of the image area (one black rectangle)",
-    valid_range=(0.0, 1.0),
-    levels=(0.05, 0.1, 0.2, 0.3, 0.5),
-    identity=0.0,
-)
+@register("occlusion")
 def occlusion(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Cutout: one black rectangle covering ``severity`` of the frame, random aspect (1:2–2:1) and position."""
     n, _, h, w = images.shape
@@ -60,15 +53,7 @@ def occlusion(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_s
     return images.masked_fill(mask, 0.0)
 
 
-@register(
-    "object_occlusion",
-    family="field",
-    unit="fraction of each ground-truth box covered (one black rectangle per box)",
-    valid_range=(0.0, 1.0),
-    levels=(0.1, 0.2, 0.3, 0.4, 0.5),
-    needs_boxes=True,
-    identity=0.0,
-)
+@register("object_occlusion")
 def object_occlusion(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> torch.Tensor:
@@ -94,28 +79,14 @@ def object_occlusion(
     return images.masked_fill(mask, 0.0)
 
 
-@register(
-    "dead_pixels",
-    family="field",
-    unit="fraction of sensor pixels dead (always black)",
-    valid_range=(0.0, 1.0),
-    levels=(0.001, 0.002, 0.005, 0.01, 0.02),
-    identity=0.0,
-)
+@register("dead_pixels")
 def dead_pixels(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Dead sensor pixels: a random ``severity`` share of pixel sites read black in all channels."""
     dead = rng.uniform(1, *images.shape[2:]) < severity
     return images.masked_fill(dead, 0.0)
 
 
-@register(
-    "stuck_pixels",
-    family="field",
-    unit="fraction of sensor pixels stuck at a saturated colour",
-    valid_range=(0.0, 1.0),
-    levels=(0.001, 0.002, 0.005, 0.01, 0.02),
-    identity=0.0,
-)
+@register("stuck_pixels")
 def stuck_pixels(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Stuck (hot) pixels: a random ``severity`` share of sites read a fixed saturated colour (one of the 7 non-black RGB corners)."""
     h, w = images.shape[2:]
@@ -127,27 +98,13 @@ def stuck_pixels(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatia
     return torch.where(stuck, colour, images)
 
 
-@register(
-    "exposure",
-    family="field",
-    unit="exposure change in EV (stops; negative is darker), applied in linear light",
-    valid_range=(-10.0, 10.0),
-    levels=(-0.5, -1.0, -1.5, -2.0, -3.0),
-    identity=0.0,
-)
+@register("exposure")
 def exposure(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Under- or over-exposure: linear-light intensity times 2^EV, clipped at sensor saturation."""
     return linear_to_srgb(srgb_to_linear(images) * (2.0**severity)).clamp_(0.0, 1.0)
 
 
-@register(
-    "gamma",
-    family="field",
-    unit="gamma exponent γ in out = in^γ (1 = unchanged, >1 darker mid-tones)",
-    valid_range=(0.05, 20.0),
-    levels=(1.25, 1.5, 2.0, 2.5, 3.0),
-    identity=1.0,
-)
+@register("gamma")
 def gamma(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """A wrong tone curve: every value raised to the power γ."""
     return per_image(lambda x: x.clamp(0.0, 1.0).pow(severity), images)
@@ -167,14 +124,7 @@ def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
     return tuple(min(max(c, 0.0), 255.0) / 255.0 for c in (r, g, b))  # type: ignore[return-value]
 
 
-@register(
-    "color_temperature",
-    family="field",
-    unit="illuminant colour temperature in kelvin under a 6500 K white balance (lower is warmer)",
-    valid_range=(1000.0, 40000.0),
-    levels=(5500.0, 4500.0, 3500.0, 3000.0, 2500.0),
-    identity=6500.0,
-)
+@register("color_temperature")
 def color_temperature(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Wrong white balance: linear RGB scaled by the illuminant's colour relative to 6500 K (brightest channel kept)."""
     ref = kelvin_to_rgb(6500.0)
@@ -190,14 +140,7 @@ def srgb_lin(v: float) -> float:
     return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
 
 
-@register(
-    "vignetting",
-    family="field",
-    unit="light fall-off at the image corners (0 = none, 1 = black corners)",
-    valid_range=(0.0, 1.0),
-    levels=(0.1, 0.2, 0.35, 0.5, 0.7),
-    identity=0.0,
-)
+@register("vignetting")
 def vignetting(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Lens vignetting: linear light scaled by 1 − v·(r/r_corner)⁴ -like cos⁴ fall-off, v at the corners."""
     h, w = images.shape[-2:]

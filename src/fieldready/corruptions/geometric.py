@@ -25,16 +25,7 @@ def _affine(n: int, device: torch.device) -> torch.Tensor:
     return torch.eye(3, device=device).repeat(n, 1, 1)
 
 
-@register(
-    "translate",
-    family="geometric",
-    unit="shift in pixels (direction uniformly random per image)",
-    valid_range=(0.0, 10000.0),
-    levels=(1.0, 2.0, 4.0, 8.0, 16.0),
-    geometric=True,
-    spatial=("shift",),
-    identity=0.0,
-)
+@register("translate")
 def translate(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> Result:
@@ -57,15 +48,7 @@ def _about_centre(linear: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return fwd
 
 
-@register(
-    "rotate",
-    family="geometric",
-    unit="rotation in degrees about the centre (sign random per image)",
-    valid_range=(0.0, 180.0),
-    levels=(1.0, 2.0, 5.0, 10.0, 20.0),
-    geometric=True,
-    identity=0.0,
-)
+@register("rotate")
 def rotate(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> Result:
@@ -82,15 +65,7 @@ def rotate(
     return warp_affine(images, fwd), affine_boxes(boxes, fwd, h, w)
 
 
-@register(
-    "scale",
-    family="geometric",
-    unit="zoom factor about the centre (>1 enlarges and crops, <1 shrinks with black borders)",
-    valid_range=(0.1, 10.0),
-    levels=(1.05, 1.1, 1.2, 1.35, 1.5),
-    geometric=True,
-    identity=1.0,
-)
+@register("scale")
 def scale(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> Result:
@@ -119,15 +94,7 @@ def _flip(
     return out, finish_boxes(moved, boxes.valid.to(images.device), h, w)
 
 
-@register(
-    "hflip",
-    family="geometric",
-    unit="probability that an image is mirrored left–right",
-    valid_range=(0.0, 1.0),
-    levels=(0.2, 0.4, 0.6, 0.8, 1.0),
-    geometric=True,
-    identity=0.0,
-)
+@register("hflip")
 def hflip(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> Result:
@@ -135,15 +102,7 @@ def hflip(
     return _flip(images, severity, rng, boxes, horizontal=True)
 
 
-@register(
-    "vflip",
-    family="geometric",
-    unit="probability that an image is mirrored top–bottom",
-    valid_range=(0.0, 1.0),
-    levels=(0.2, 0.4, 0.6, 0.8, 1.0),
-    geometric=True,
-    identity=0.0,
-)
+@register("vflip")
 def vflip(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> Result:
@@ -151,17 +110,7 @@ def vflip(
     return _flip(images, severity, rng, boxes, horizontal=False)
 
 
-@register(
-    "elastic_transform",
-    family="geometric",
-    unit="α, gain of the smoothed random displacement field (ImageNet-C: 250 × 0.05 … 0.12)",
-    valid_range=(0.0, 500.0),
-    levels=(12.5, 16.25, 21.25, 25.0, 30.0),
-    geometric=True,
-    spatial=("alpha",),
-    identity=0.0,
-    imagenet_c=True,
-)
+@register("elastic_transform")
 def elastic_transform(
     images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0, boxes: Boxes | None = None
 ) -> Result:

@@ -10,43 +10,20 @@ from fieldready.rng import ImageRNG
 __all__ = ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"]
 
 
-@register(
-    "gaussian_noise",
-    family="noise",
-    unit="σ of additive Gaussian noise (intensity in [0, 1])",
-    valid_range=(0.0, 2.0),
-    levels=(0.08, 0.12, 0.18, 0.26, 0.38),
-    identity=0.0,
-    imagenet_c=True,
-)
+@register("gaussian_noise")
 def gaussian_noise(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Additive white Gaussian noise of standard deviation σ, clipped to [0, 1]."""
     noise = rng.normal(*images.shape[1:], std=severity)
     return (images + noise).clamp_(0.0, 1.0)
 
 
-@register(
-    "shot_noise",
-    family="noise",
-    unit="photons at full white (Poisson scale; lower is noisier)",
-    valid_range=(0.5, 100000.0),
-    levels=(60.0, 25.0, 12.0, 5.0, 3.0),
-    imagenet_c=True,
-)
+@register("shot_noise")
 def shot_noise(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Photon shot noise: Poisson(x·λ)/λ, where λ photons would make a white pixel."""
     return (rng.poisson(images * severity) / severity).clamp_(0.0, 1.0)
 
 
-@register(
-    "impulse_noise",
-    family="noise",
-    unit="fraction of values replaced by salt or pepper",
-    valid_range=(0.0, 1.0),
-    levels=(0.03, 0.06, 0.09, 0.17, 0.27),
-    identity=0.0,
-    imagenet_c=True,
-)
+@register("impulse_noise")
 def impulse_noise(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Salt-and-pepper noise on each channel value independently (skimage's ``s&p``, salt:pepper 1:1)."""
     u = rng.uniform(*images.shape[1:])
@@ -57,14 +34,7 @@ def impulse_noise(images: torch.Tensor, severity: float, rng: ImageRNG, *, spati
     return torch.where(hit, salt, images)
 
 
-@register(
-    "speckle_noise",
-    family="noise",
-    unit="σ of multiplicative Gaussian noise",
-    valid_range=(0.0, 3.0),
-    levels=(0.15, 0.2, 0.35, 0.45, 0.6),
-    identity=0.0,
-    )
+@register("speckle_noise")
 def speckle_noise(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Multiplicative Gaussian noise x + x·n, n ~ N(0, σ²), clipped to [0, 1]."""
     noise = rng.normal(*images.shape[1:], std=severity)

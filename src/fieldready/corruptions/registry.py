@@ -1,27 +1,40 @@
-"""The corruption registry: every corruption is a pure batched torch function registered by name.
+"""The corruption registry: each corruption's metadata by name, and its batched torch function bound lazily.
 
 A corruption function has the signature ``fn(images, severity, rng, *, spatial_scale=1.0, boxes=None)``:
 ``images`` is float32 ``[N, 3, H, W]`` in [0, 1] on any device, ``severity`` one float in the
 corruption's physical unit, ``rng`` the batch's per-image random streams. It returns the corrupted
 images (same shape, dtype, device, range), and geometric corruptions also return the boxes moved
 with the image, so detection ground truth stays correct.
+
+This module does not import torch: the metadata (family, unit, valid range, levels, flags) is all
+that ``fieldready validate`` and ``plan`` need, so they never pay for it. The built-in corruptions
+are declared in ``builtin.py``; their family module (``noise.py``, ``blur.py`` …) binds each
+function with ``@register(name)`` when first imported, on the first use of ``Corruption.fn``. A
+plug-in registers metadata and function at once with ``@register(name, family=…, unit=…,
+valid_range=…, levels=…)``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-
-import torch
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from fieldready.errors import CorruptionError
-from fieldready.rng import ImageRNG
+
+if TYPE_CHECKING:
+    import torch
+
+    from fieldready.rng import ImageRNG
 
 __all__ = [
     "Boxes",
     "Corruption",
     "Corrupted",
+    "describe",
+    "declare",
     "register",
     "unregister",
     "get",
@@ -41,6 +54,8 @@ class Boxes:
     @classmethod
     def from_list(cls, boxes: Sequence[torch.Tensor], *, device: torch.device | str | None = None) -> "Boxes":
         """Pad a list of ``[K_i, 4]`` tensors into one batch."""
+        import torch  # the registry itself stays importable without torch
+
         m = max((int(b.shape[0]) for b in boxes), default=0)
         xyxy = torch.zeros((len(boxes), m, 4), dtype=torch.float32, device=device)
         valid = torch.zeros((len(boxes), m), dtype=torch.bool, device=device)
@@ -69,11 +84,10 @@ CorruptionFn = Callable[..., "torch.Tensor | tuple[torch.Tensor, Boxes | None]"]
 
 @dataclass(frozen=True)
 class Corruption:
-    """A registered corruption and what the spec, the plan and the catalogue need to know of it.
+    """A corruption and what the spec, the plan and the catalogue need to know of it.
 
     Attributes:
         name: registry key used in specs.
-        fn: the batched torch function (see module docstring).
         family: noise | blur | weather | digital | geometric | field.
         unit: the physical unit of ``severity`` (e.g. "σ in pixels", "JPEG quality").
         valid_range: the inclusive (low, high) range of severity values accepted.
@@ -83,10 +97,11 @@ class Corruption:
         spatial: parameter names that scale with image size under ``relative_to``.
         identity: the severity value at which the corruption is the identity (for monotonicity).
         description: one line for the catalogue.
+        imagenet_c: one of the 15 ImageNet-C benchmark corruptions.
+        module: the module that registers the function; imported on the first use of ``fn``.
     """
 
     name: str
-    fn: CorruptionFn
     family: str
     unit: str
     valid_range: tuple[float, float]
@@ -97,7 +112,19 @@ class Corruption:
     identity: float | None = None
     description: str = ""
     imagenet_c: bool = False
+    module: str = ""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def fn(self) -> CorruptionFn:
+        """The batched torch function (see the module docstring); importing its module the first time."""
+        fn = _FUNCTIONS.get(self.name)
+        if fn is None and self.module:
+            importlib.import_module(self.module)
+            fn = _FUNCTIONS.get(self.name)
+        if fn is None:
+            raise CorruptionError(f"corruption {self.name!r} has no function: {self.module or 'its module'} does not register one")
+        return fn
 
     def level(self, level: int) -> float:
         """The severity of ImageNet-C level 1..5."""
@@ -116,14 +143,15 @@ class Corruption:
 
 
 _REGISTRY: dict[str, Corruption] = {}
+_FUNCTIONS: dict[str, CorruptionFn] = {}
 
 
-def register(
+def describe(
     name: str,
     *,
     family: str,
     unit: str,
-    valid_range: tuple[float, float],
+    valid_range: Sequence[float],
     levels: Sequence[float],
     geometric: bool = False,
     needs_boxes: bool = False,
@@ -131,28 +159,106 @@ def register(
     identity: float | None = None,
     description: str = "",
     imagenet_c: bool = False,
-) -> Callable[[CorruptionFn], CorruptionFn]:
-    """Decorator that registers a corruption function under ``name``; duplicate names are refused."""
+    module: str = "",
+) -> Corruption:
+    """A corruption's metadata, checked (two range ends, five levels) and normalised to floats and tuples."""
     if len(levels) != 5:
         raise CorruptionError(f"{name}: levels must give 5 values (ImageNet-C levels 1..5), got {len(levels)}")
+    if len(valid_range) != 2:
+        raise CorruptionError(f"{name}: valid_range must be (low, high), got {tuple(valid_range)}")
+    return Corruption(
+        name=name,
+        family=family,
+        unit=unit,
+        valid_range=(float(valid_range[0]), float(valid_range[1])),
+        levels=tuple(float(v) for v in levels),  # type: ignore[arg-type]
+        geometric=geometric,
+        needs_boxes=needs_boxes,
+        spatial=tuple(spatial),
+        identity=None if identity is None else float(identity),
+        description=description,
+        imagenet_c=imagenet_c,
+        module=module,
+    )
+
+
+def declare(corruptions: Iterable[Corruption]) -> None:
+    """Add corruptions' metadata whose functions their ``module`` registers later; duplicate names are refused."""
+    for c in corruptions:
+        if c.name in _REGISTRY:
+            raise CorruptionError(f"corruption {c.name!r} is already registered; choose another name")
+        _REGISTRY[c.name] = c
+
+
+def register(
+    name: str,
+    *,
+    family: str | None = None,
+    unit: str | None = None,
+    valid_range: Sequence[float] | None = None,
+    levels: Sequence[float] | None = None,
+    geometric: bool = False,
+    needs_boxes: bool = False,
+    spatial: Sequence[str] = (),
+    identity: float | None = None,
+    description: str = "",
+    imagenet_c: bool = False,
+) -> Callable[[CorruptionFn], CorruptionFn]:
+    """Decorator that registers a corruption function under ``name``; duplicate names are refused.
+
+    A plug-in gives the metadata (``family``, ``unit``, ``valid_range`` and ``levels`` at least); a
+    built-in family module gives only the name, and the function is bound to the metadata declared
+    in ``builtin.py``.
+    """
+    required = {"family": family, "unit": unit, "valid_range": valid_range, "levels": levels}
+    if all(v is None for v in required.values()):
+        return _bind(name)
+    missing = [k for k, v in required.items() if v is None]
+    if missing:
+        raise CorruptionError(f"register({name!r}): give {', '.join(f'{k}=' for k in missing)} as well")
+    corruption = describe(
+        name,
+        family=family,  # type: ignore[arg-type]
+        unit=unit,  # type: ignore[arg-type]
+        valid_range=valid_range,  # type: ignore[arg-type]
+        levels=levels,  # type: ignore[arg-type]
+        geometric=geometric,
+        needs_boxes=needs_boxes,
+        spatial=spatial,
+        identity=identity,
+        description=description,
+        imagenet_c=imagenet_c,
+    )
 
     def decorate(fn: CorruptionFn) -> CorruptionFn:
         if name in _REGISTRY:
             raise CorruptionError(f"corruption {name!r} is already registered; choose another name")
-        _REGISTRY[name] = Corruption(
-            name=name,
-            fn=fn,
-            family=family,
-            unit=unit,
-            valid_range=(float(valid_range[0]), float(valid_range[1])),
-            levels=tuple(float(v) for v in levels),  # type: ignore[arg-type]
-            geometric=geometric,
-            needs_boxes=needs_boxes,
-            spatial=tuple(spatial),
-            identity=identity,
+        _REGISTRY[name] = replace(
+            corruption,
             description=description or (fn.__doc__ or "").strip().split("\n")[0],
-            imagenet_c=imagenet_c,
+            module=getattr(fn, "__module__", None) or "",
         )
+        _FUNCTIONS[name] = fn
+        return fn
+
+    return decorate
+
+
+def _bind(name: str) -> Callable[[CorruptionFn], CorruptionFn]:
+    """``@register(name)`` in a family module: attach the function to the built-in declared as ``name``."""
+
+    def decorate(fn: CorruptionFn) -> CorruptionFn:
+        declared = _REGISTRY.get(name)
+        if declared is None:
+            raise CorruptionError(
+                f"register({name!r}) without metadata binds a built-in corruption, but {name!r} is not declared "
+                "in fieldready/corruptions/builtin.py; give family=, unit=, valid_range= and levels="
+            )
+        if declared.module != fn.__module__:
+            raise CorruptionError(f"corruption {name!r} is declared for {declared.module}, not {fn.__module__}")
+        if name in _FUNCTIONS:
+            raise CorruptionError(f"corruption {name!r} is already registered; choose another name")
+        _FUNCTIONS[name] = fn
         return fn
 
     return decorate
@@ -162,6 +268,7 @@ def unregister(name: str) -> None:
     """Remove a registered corruption (for tests and plug-in reloads); unknown names raise like ``get``."""
     get(name)
     del _REGISTRY[name]
+    _FUNCTIONS.pop(name, None)
 
 
 def get(name: str) -> Corruption:

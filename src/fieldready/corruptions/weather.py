@@ -22,13 +22,10 @@ from fieldready.rng import ImageRNG
 
 __all__ = ["fog", "frost", "snow", "spatter", "rain"]
 
-_LEVELS = (1.0, 2.0, 3.0, 4.0, 5.0)
-_LEVEL_UNIT = "ImageNet-C level, continuous (fractional levels interpolate the parameter table)"
-
 _FOG = ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
 
 
-@register("fog", family="weather", unit=_LEVEL_UNIT, valid_range=(1.0, 5.0), levels=_LEVELS, imagenet_c=True)
+@register("fog")
 def fog(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Fog: a plasma-fractal haze added to the image, then the range rescaled (ImageNet-C's fog)."""
     strength, decay = level_params(severity, _FOG)
@@ -80,7 +77,7 @@ def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
     return out.clamp_(0.0, 255.0).div_(255.0)
 
 
-@register("frost", family="weather", unit=_LEVEL_UNIT, valid_range=(1.0, 5.0), levels=_LEVELS, imagenet_c=True)
+@register("frost")
 def frost(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Frost on the lens: the image dimmed and a procedural ice texture added (ImageNet-C's weights)."""
     image_weight, frost_weight = level_params(severity, _FROST)
@@ -107,15 +104,7 @@ def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
     return up[..., :h, :w]
 
 
-@register(
-    "snow",
-    family="weather",
-    unit=_LEVEL_UNIT,
-    valid_range=(1.0, 5.0),
-    levels=_LEVELS,
-    spatial=("flake_size", "streak_radius", "streak_sigma"),
-    imagenet_c=True,
-)
+@register("snow")
 def snow(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Falling snow: thresholded enlarged noise as flakes, streaked by motion blur, over a whitened scene."""
     loc, scale, zoom, threshold, radius, sigma, blend = level_params(severity, _SNOW)
@@ -219,14 +208,7 @@ def _water_weight(liquid: torch.Tensor) -> torch.Tensor:
     return _box3(dist)
 
 
-@register(
-    "spatter",
-    family="weather",
-    unit=_LEVEL_UNIT + "; levels ≤ 3.5 are water drops, above are mud",
-    valid_range=(1.0, 5.0),
-    levels=_LEVELS,
-    spatial=("drop_size",),
-)
+@register("spatter")
 def spatter(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Water drops or mud splashes on the lens, from thresholded smoothed noise (ImageNet-C's spatter)."""
     # Water and mud are different processes: between levels 3 and 4 the nearer row is used, not a blend.
@@ -248,15 +230,7 @@ def spatter(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sca
     return (images * (1 - mud) + colour * mud).clamp_(0.0, 1.0)
 
 
-@register(
-    "rain",
-    family="weather",
-    unit="rain density: fraction of pixels starting a streak",
-    valid_range=(0.0, 0.2),
-    levels=(0.002, 0.004, 0.008, 0.015, 0.03),
-    spatial=("streak_length",),
-    identity=0.0,
-)
+@register("rain")
 def rain(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Rain: bright near-vertical streaks (20 px at 224², angle within ±15° of vertical) over a slightly hazy scene."""
     h, w = images.shape[-2:]
