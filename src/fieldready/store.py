@@ -101,6 +101,7 @@ def _decode(blob: bytes, key: tuple) -> np.ndarray:
 
 
 def _damaged(path: Path, detail: str) -> StoreError:
+    detail = " ".join(detail.split())  # one line, whatever SQLite reported
     return StoreError(
         f"{path} is damaged ({detail}), so its predictions cannot be trusted; move it aside "
         f"(e.g. mv {path} {path}.damaged) and run the same command again to recompute them, "
@@ -133,7 +134,8 @@ class ResultStore:
             if existed:
                 problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
                 if problems != ["ok"]:
-                    raise _damaged(self.path, "; ".join(problems))
+                    lines = [ln for p in problems for ln in p.splitlines() if ln.strip() and not ln.startswith("***")]
+                    raise _damaged(self.path, "; ".join(lines[:3]) or "integrity check failed")
             self._db.executescript(_SCHEMA)
         except StoreError:
             self._db.close()
@@ -141,7 +143,7 @@ class ResultStore:
         except sqlite3.OperationalError as exc:
             self._db.close()
             raise StoreError(f"{self.path}: cannot open the result store ({exc}); check the run directory") from None
-        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # "file is not a database", "malformed", bad schema text
             self._db.close()
             raise _damaged(self.path, str(exc)) from None
 
@@ -174,7 +176,11 @@ class ResultStore:
         """All rows of a read; a damaged file is a StoreError that says what to do."""
         try:
             return self._db.execute(sql, args).fetchall()
+        except UnicodeDecodeError:  # a flipped bit in a text column
+            raise _damaged(self.path, "a text column is not valid UTF-8") from None
         except sqlite3.OperationalError as exc:
+            if "decode" in str(exc):
+                raise _damaged(self.path, str(exc)) from None
             raise StoreError(f"{self.path}: cannot read the result store ({exc}); check the run directory") from None
         except sqlite3.DatabaseError as exc:
             raise _damaged(self.path, str(exc)) from None
@@ -230,7 +236,7 @@ class ResultStore:
         count guards against a store that was cut short some other way.
         """
         rows = self._query("SELECT image_id FROM predictions GROUP BY image_id HAVING COUNT(*) >= ?", (units,))
-        return {int(row[0]) for row in rows}
+        return {self._image_id(row[0]) for row in rows}
 
     def commit_batch(
         self,
@@ -273,7 +279,12 @@ class ResultStore:
             where += f" AND image_id IN ({','.join('?' * len(image_ids))})"
             args = (*args, *image_ids)
         rows = self._query(f"SELECT image_id, data FROM {table} WHERE {where} ORDER BY image_id", args)
-        return [(int(i), blob) for i, blob in rows]
+        return [(self._image_id(i), blob) for i, blob in rows]
+
+    def _image_id(self, value: object) -> int:
+        if not isinstance(value, int):  # SQLite keeps a flipped type byte: the id became text or bytes
+            raise _damaged(self.path, f"an image id stored as {type(value).__name__}")
+        return value
 
     def _array(self, blob: object, key: tuple, what: str) -> np.ndarray:
         try:

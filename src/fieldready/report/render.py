@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import pydantic
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fieldready.errors import ReportError
 from fieldready.report.context import ReportContext, build_context
@@ -64,15 +67,40 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith(".css")
 
 
+class _ReportSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, plus bounds on ``*`` and ``**`` so a template cannot exhaust memory.
+
+    The sandbox refuses underscore attributes (``__globals__``, ``__subclasses__``…), function
+    internals and mutating methods; a user's ``template_dir`` can read the report context, nothing else.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+    MAX_ITEMS = 10_000_000  # a repeated string or list longer than this is no report
+    MAX_EXPONENT = 1_000
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: object, right: object) -> object:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, bytes, list, tuple)) and isinstance(times, int) and len(seq) * times > self.MAX_ITEMS:
+                    raise SecurityError(f"repeating a sequence of {len(seq)} items {times} times is not allowed in a report template")
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > self.MAX_EXPONENT:
+            raise SecurityError(f"an exponent of {right} is not allowed in a report template")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
-    """Jinja2 environment: the user's template directory (if any) overrides the packaged templates."""
+    """Sandboxed Jinja2 environment: the user's template directory (if any) overrides the packaged templates.
+
+    Templates from a spec's ``report.template_dir`` are user input, so every template renders in
+    Jinja's immutable sandbox with HTML autoescaping; the packaged templates render identically in it.
+    """
     loaders: list[jinja2.BaseLoader] = []
     if template_dir is not None:
         if not Path(template_dir).is_dir():
             raise ReportError(f"template directory {template_dir} does not exist; pass an existing directory or omit it")
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
     loaders.append(jinja2.PackageLoader("fieldready", "templates"))
-    return jinja2.Environment(
+    return _ReportSandbox(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
@@ -96,9 +124,23 @@ def render_html(env: jinja2.Environment, ctx: ReportContext, *, pdf: bool, page_
     except jinja2.TemplateNotFound as exc:
         raise ReportError(f"report template {exc.name} not found in the template directory or the package; "
                           f"copy it from fieldready/templates") from exc
+    except SecurityError as exc:
+        raise ReportError(f"report template {_template_where(exc)} is not allowed to do this: {exc}; a report "
+                          f"template may only read the report context") from None
     except jinja2.TemplateError as exc:
-        where = f"{getattr(exc, 'filename', None) or ENTRY_TEMPLATE}:{getattr(exc, 'lineno', '?')}"
+        where = (f"{getattr(exc, 'filename', None) or ENTRY_TEMPLATE}:{exc.lineno}" if getattr(exc, "lineno", None)
+                 else _template_where(exc))
         raise ReportError(f"report template {where} failed: {exc}; fix the template or use the packaged one") from exc
+    except Exception as exc:  # a user's template can divide by zero, recurse without end, call wrongly…
+        text = " ".join(str(exc).split())[:300]
+        raise ReportError(f"report template {_template_where(exc)} failed: {type(exc).__name__}: {text}; fix the "
+                          f"template or use the packaged one") from None
+
+
+def _template_where(exc: BaseException) -> str:
+    """``file:line`` of the innermost template frame of ``exc`` (Jinja maps its frames to template lines)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith(".py")]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ENTRY_TEMPLATE
 
 
 def _pdf_bytes(html: str, base_url: Path) -> bytes:
@@ -195,7 +237,9 @@ def render_run(
     """
     run_dir = Path(run_dir)
     target = out_dir if out_dir is not None else run_dir
-    results = load_results(run_dir / "results.json")
-    with RunLock(target):
+    if not run_dir.is_dir():
+        load_results(run_dir / "results.json")  # raises, naming the missing run directory
+    with RunLock(target):  # a run still writing here says so, instead of a missing results.json
+        results = load_results(run_dir / "results.json")
         return render_report(results, target, template_dir=template_dir, page_size=page_size or results.page_size,
                              run_dir=run_dir, signing=signing)
