@@ -96,9 +96,9 @@ def run(
     signing = Signing(Path(key), Path(cert), env_passphrase()) if key is not None and cert is not None else None
     if signing is not None:
         check_signer(signing.key, signing.cert, signing.passphrase)
-    plan = compile_plan(loaded)
-    device = select_device(plan.spec.run.device)
-    with RunLock(run_dir):
+    with RunLock(run_dir):  # before the plan: a second run stops at once, not after hashing the data
+        plan = compile_plan(loaded)
+        device = select_device(plan.spec.run.device)
         with ResultStore(run_dir) as store:
             store.claim(plan.plan_hash, plan.identity())
             if store.get_meta("started") is None:
