@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from fieldready.spec.loader import LoadedSpec
 from fieldready.spec.metric_names import PRIMARY
 from fieldready.spec.models import Condition, ModelSpec
 from fieldready.spec.presets import expand_conditions
+from fieldready.usercode import source_files
 
 __all__ = [
     "Step",
@@ -336,26 +338,20 @@ def _plugin_entry(loaded: LoadedSpec, module: str) -> PluginEntry:
 
 
 def module_files(root: Path, module: str) -> list[Path]:
-    """The source files of ``module`` as the spec folder ``root`` provides it, found without importing it.
+    """The source files of ``module`` (a name or a plugin path) as the spec folder ``root`` provides it.
 
-    A single-file module is its ``.py`` file; a module inside a package (or a package) is every
-    ``.py`` file of the top-level package folder, since its code may import any of them. Empty when
-    the spec folder does not hold the module (an installed one).
+    Found without importing it, as ``fieldready.usercode`` would load it: a single-file module is its
+    ``.py`` file; a module inside a package (or a package) is every ``.py`` file of the top-level
+    package folder, since its code may import any of them. Empty for an installed module.
     """
-    top = module.split(".")[0]
-    if not top.isidentifier():
-        return []
-    folder, single = Path(root) / top, Path(root) / f"{top}.py"
-    if folder.is_dir():
-        return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts and p.is_file())
-    return [single] if single.is_file() else []
+    return source_files(root, module)
 
 
 def _source_hashes(root: Path, module: str, owner: str) -> list[tuple[str, str]]:
     """(path relative to the spec folder, SHA-256) of a module's source, or of the installed module."""
     files = module_files(root, module)
     if files:
-        return [(p.relative_to(root).as_posix(), _sha256_or_error(p, owner)) for p in files]
+        return [(Path(os.path.relpath(p, root)).as_posix(), _sha256_or_error(p, owner)) for p in files]
     return [(f"installed module {module}", _installed_identity(module))]
 
 

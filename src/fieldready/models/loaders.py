@@ -1,13 +1,11 @@
 """Loaders by model ``kind``: each turns a spec entry into the user's callable (no fieldready logic).
 
-A registry so that new kinds (ONNX, …) are one function here; ``python`` runs user code and is
-used only when the spec asks for it explicitly.
+A registry so that new kinds (ONNX, …) are one function here; ``python`` runs user code, loaded by
+its file's path (``fieldready.usercode``), and is used only when the spec asks for it explicitly.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch
 
 from fieldready.errors import ModelError
 from fieldready.spec.models import ModelSpec
+from fieldready.usercode import UserCodeError, load_module, spec_folder_appended
 
 __all__ = ["LOADERS", "register_loader"]
 
@@ -51,30 +50,36 @@ def load_torchscript(model: ModelSpec, root: Path, device: torch.device) -> Call
 
 @register_loader("python")
 def load_python(model: ModelSpec, root: Path, device: torch.device) -> Callable:
-    """Import ``module:function`` (the spec's folder first on sys.path) and call it with ``options``.
+    """Load ``module:function`` by its file's path under the spec folder and call it with ``options``.
 
-    Paths among the options are the user's business; relative ones are relative to the spec folder,
-    so the spec folder is the working directory's stand-in via ``spec_dir`` in options when asked.
+    Only this module (and what it imports) runs, and the spec folder is searched after installed
+    modules, never before (see ``fieldready.usercode``). Options whose key ends in ``path`` or
+    ``weights`` are resolved relative to the spec folder.
     """
     module_name, _, func_name = str(model.entrypoint).partition(":")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(module_name)
-        factory = getattr(module, func_name)
-    except Exception as exc:  # the user's module may raise anything on import
-        raise ModelError(
-            f"model {model.name!r}: cannot import entrypoint {model.entrypoint!r} ({type(exc).__name__}: {exc}); "
-            f"the module must be importable from {root} or the Python path"
-        ) from None
+    where = f"model {model.name!r} (entrypoint {model.entrypoint!r})"
     options = {k: (str(root / v) if isinstance(v, str) and k.endswith(("path", "weights")) and not Path(v).is_absolute() else v)
                for k, v in model.options.items()}
     try:
-        fn = factory(**options)
-    except Exception as exc:
-        raise ModelError(f"model {model.name!r}: {model.entrypoint}(**options) raised {type(exc).__name__}: {exc}") from None
+        with spec_folder_appended(root):  # for the factory's own imports of sibling files
+            module = load_module(root, module_name)
+            source = getattr(module, "__file__", None) or module_name
+            factory = getattr(module, func_name, None)
+            if factory is None:
+                raise ModelError(f"{where}: {source} has no function {func_name!r}; define it or fix the entrypoint")
+            if not callable(factory):
+                raise ModelError(f"{where}: {func_name!r} in {source} is not callable; name a function that returns the model")
+            try:
+                fn = factory(**options)
+            except (Exception, SystemExit) as exc:  # the user's factory may raise anything, or exit
+                text = " ".join(str(exc).split())
+                raise ModelError(f"{where}: {func_name}(**options) in {source} raised {type(exc).__name__}"
+                                 f"{': ' + text if text else ''}") from None
+    except UserCodeError as exc:
+        raise ModelError(f"{where}: cannot import: {exc.message}") from None
     if isinstance(fn, torch.nn.Module):
         fn = fn.to(device).eval()
     if not callable(fn):
-        raise ModelError(f"model {model.name!r}: {model.entrypoint} must return a callable (an nn.Module or function)")
+        raise ModelError(f"{where}: {func_name}(**options) in {source} returned {type(fn).__name__}, not a callable "
+                         f"(return an nn.Module or a function)")
     return fn

@@ -7,9 +7,7 @@ hand; every problem is located at its key so the user sees ``file:line:col: key:
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
-import sys
 
 from fieldready import corruptions
 from fieldready.errors import CorruptionError, SpecError, SpecErrors
@@ -26,18 +24,19 @@ def condition_name(condition) -> str:  # noqa: ANN001 - a spec Condition
 
 
 def import_plugins(loaded: LoadedSpec) -> list[SpecError]:
-    """Import the spec's plugin modules (custom corruptions), the spec's folder first on sys.path."""
+    """Load the plugin modules the spec lists (custom corruptions), each by its file's path.
+
+    Nothing else beside the spec is imported and the spec's folder never goes in front of
+    ``sys.path`` (see ``fieldready.usercode``); a failure is located at its ``plugins`` entry.
+    """
+    from fieldready.usercode import UserCodeError, load_plugin
+
     errors = []
-    root = str(loaded.root.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    for i, module in enumerate(loaded.spec.plugins):
+    for i, entry in enumerate(loaded.spec.plugins):
         try:
-            importlib.import_module(module)
-        except Exception as exc:  # a user's module may raise anything on import
-            errors.append(
-                loaded.located.error(("plugins", i), f"cannot import plugin module {module!r}: {type(exc).__name__}: {exc}")
-            )
+            load_plugin(loaded.root, entry)
+        except UserCodeError as exc:
+            errors.append(loaded.located.error(("plugins", i), f"cannot import plugin module {entry!r}: {exc.message}"))
     return errors
 
 
