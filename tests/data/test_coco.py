@@ -51,6 +51,7 @@ CASES: list[tuple[str, Callable[[Doc], object], list[str]]] = [
     ("bbox-strings", _set("annotations", 1, "bbox", ["1", "2", "3", "4"]), ["annotations[1] (id 2)", "'bbox'"]),
     ("bbox-object", _set("annotations", 1, "bbox", {"x": 1}), ["annotations[1] (id 2)", "'bbox'", "object"]),
     ("bbox-nan", _set("annotations", 2, "bbox", [1.0, float("nan"), 3.0, 4.0]), ["annotations[2] (id 3)", "NaN"]),
+    ("bbox-overflowing", _set("annotations", 2, "bbox", [1e308, 0, 1e308, 4]), ["annotations[2] (id 3)", "infinite"]),
     ("bbox-negative", _set("annotations", 2, "bbox", [10, 10, -4, 8]), ["annotations[2] (id 3)", "negative width or height"]),
     ("missing-category-id", _drop("annotations", 0, "category_id"), ["annotations[0] (id 1)", "missing 'category_id'"]),
     ("string-category-id", _set("annotations", 0, "category_id", "1"), ["annotations[0] (id 1)", "'category_id'", "string"]),

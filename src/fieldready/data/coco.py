@@ -148,7 +148,7 @@ def _bbox(ann: dict, where: str) -> list[float]:
     if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
         raise DataError(f"{where}: {_missing_or_bad(ann, 'bbox', 'a list of 4 numbers [x, y, width, height]')}")
     values = [float(v) for v in box]
-    if not all(math.isfinite(v) for v in values):
+    if not all(math.isfinite(v) for v in (*values, values[0] + values[2], values[1] + values[3])):
         raise DataError(f"{where}: bbox {_shown(box)} has NaN or infinite values; give 4 finite numbers [x, y, width, height]")
     if values[2] < 0 or values[3] < 0:
         raise DataError(f"{where}: bbox {_shown(box)} has a negative width or height; COCO boxes are [x, y, width, height]")
