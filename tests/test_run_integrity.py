@@ -1,5 +1,6 @@
-"""A run's numbers come from one set of models: changed code or weights, another batch size, a second
-process, a damaged store — each is refused with one message (exit 2, no traceback) or resumed exactly."""
+"""A run's numbers come from one set of models: a model whose code or weights changed is computed again
+(alone), another batch size resumes exactly, a changed plugin, a second process or a damaged store is
+refused with one message (exit 2, no traceback)."""
 
 from __future__ import annotations
 
@@ -126,31 +127,58 @@ def test_resume_with_auto_batch_size_is_not_a_crash(interrupted, tmp_path: Path)
     with ResultStore(run) as store:
         stats = execute(plan, store, device=CPU, progress=False)
         assert (stats.resumed, stats.computed) == (2, 1)  # 4 images left: one batch of auto size
-        assert store.done_images(len(plan.units)) == {r.image_id for r in plan.dataset.records}
+        everything = {r.image_id for r in plan.dataset.records}
+        assert store.done_by_model(len(plan.points)) == {"model-a": everything, "model-b": everything}
 
 
-def test_edited_model_code_is_refused_on_resume(interrupted, tmp_path: Path) -> None:
+def _rowids(db: Path, model: str) -> set[tuple]:
+    with sqlite3.connect(db) as con:
+        return set(con.execute("SELECT rowid, point, image_id FROM predictions WHERE model = ?", (model,)))
+
+
+def test_edited_model_code_is_computed_again_alone(interrupted, tmp_path: Path) -> None:
     spec, run, before = _copy(interrupted, tmp_path)
+    kept = _rowids(run / "results.sqlite", "model-a")
     module = spec.parent / "stoppable.py"
     module.write_text(module.read_text().replace("return model(images)", "return model(images * 0.9)"))
     result = _run(spec, run)
-    _refused(result, "model 'model-b' changed", "stoppable.py (entry point source) differs", "new run directory")
-    assert _count(run / "results.sqlite") == before  # nothing lost, nothing mixed in
-    assert not (run / "results.json").exists()
+    assert result.exit_code == 0, result.output
+    assert "model 'model-b' changed since this run directory was started (stoppable.py (entry point source) differs)" in result.output
+    assert "were dropped and are computed again" in result.output and "Traceback" not in result.output
+    plan = compile_plan(load_spec(spec))
+    db = run / "results.sqlite"
+    assert _count(db) == len(plan.units) * len(plan.dataset.records)
+    assert kept <= _rowids(db, "model-a")  # model-a's finished rows were kept, not recomputed
+    fresh = _run(spec, tmp_path / "fresh")
+    assert fresh.exit_code == 0, fresh.output
+    assert _numbers(run) == _numbers(tmp_path / "fresh")  # no old model-b prediction mixed in
+    provenance = json.loads((run / "results.json").read_text())["provenance"]
+    assert provenance["model_hashes"] == {m.name: m.file_hash for m in plan.models}
 
 
-def test_retrained_weights_named_in_options_are_refused_on_resume(interrupted, tmp_path: Path) -> None:
-    spec, run, before = _copy(interrupted, tmp_path)
-    torch.jit.script(BrightBoxDetector(bias=2.0)).save(str(spec.parent / "models" / "b.pt"))
-    result = _run(spec, run)
-    _refused(result, "model 'model-b' changed", "models/b.pt (options.weights) differs")
-    assert _count(run / "results.sqlite") == before
-
-
-def test_replaced_torchscript_file_is_refused_on_resume(interrupted, tmp_path: Path) -> None:
+@pytest.mark.parametrize("changed", ["weights named in options", "torchscript file", "input settings"])
+def test_a_changed_model_loses_only_its_own_predictions(interrupted, tmp_path: Path, changed: str) -> None:
     spec, run, _ = _copy(interrupted, tmp_path)
-    torch.jit.script(BrightBoxDetector(bias=3.0)).save(str(spec.parent / "models" / "a.pt"))
-    _refused(_run(spec, run), "model 'model-a' changed", "models/a.pt (model file) differs")
+    if changed == "weights named in options":
+        torch.jit.script(BrightBoxDetector(bias=2.0)).save(str(spec.parent / "models" / "b.pt"))
+        name, what = "model-b", "models/b.pt (options.weights) differs"
+    elif changed == "torchscript file":
+        torch.jit.script(BrightBoxDetector(bias=3.0)).save(str(spec.parent / "models" / "a.pt"))
+        name, what = "model-a", "models/a.pt (model file) differs"
+    else:
+        spec.write_text(spec.read_text().replace("path: models/a.pt}", "path: models/a.pt, input: {size: [48, 48]}}"))
+        name, what = "model-a", "its input settings differ"
+    other = ({"model-a", "model-b"} - {name}).pop()
+    kept = _rowids(run / "results.sqlite", other)
+    plan = compile_plan(load_spec(spec))
+    with ResultStore(run) as store:
+        notes = store.claim(plan.plan_hash, plan.identity())
+        assert len(notes) == 1 and f"model {name!r} changed" in notes[0] and what in notes[0]
+        assert store.done_by_model(len(plan.points)).get(name, set()) == set()
+        execute(plan, store, device=CPU, progress=False)
+        assert store.claim(plan.plan_hash, plan.identity()) == []
+    assert _rowids(run / "results.sqlite", other) >= kept
+    assert _count(run / "results.sqlite") == len(plan.units) * len(plan.dataset.records)
 
 
 def test_model_hash_covers_source_package_and_option_files(tmp_path: Path) -> None:

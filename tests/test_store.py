@@ -23,20 +23,20 @@ UNITS = [("a", "clean"), ("a", "noise|x=1"), ("b", "clean"), ("b", "noise|x=1")]
 def test_batches_of_another_size_resume_without_duplicates(tmp_path: Path) -> None:
     with ResultStore(tmp_path) as store:
         store.commit_batch("first", images=2, seconds=1.0, predictions=_rows([1, 2], UNITS))
-        assert store.done_images(len(UNITS)) == {1, 2}
+        assert store.done_by_model(2) == {"a": {1, 2}, "b": {1, 2}}
         # a resume cut into other batches may meet an image again: replaced, never a UNIQUE crash
         store.commit_batch("second", images=3, seconds=1.0, predictions=_rows([2, 3, 4], UNITS))
-        assert store.done_images(len(UNITS)) == {1, 2, 3, 4}
+        assert store.done_by_model(2) == {"a": {1, 2, 3, 4}, "b": {1, 2, 3, 4}}
         assert store.batch_count() == 2
         assert sorted(store.predictions("b", "noise|x=1")) == [1, 2, 3, 4]
     with sqlite3.connect(tmp_path / ResultStore.FILENAME) as con:
         assert con.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 4 * len(UNITS)
 
 
-def test_an_image_missing_a_unit_is_not_done(tmp_path: Path) -> None:
+def test_an_image_missing_a_point_is_not_done_for_that_model(tmp_path: Path) -> None:
     with ResultStore(tmp_path) as store:
-        store.commit_batch("x", images=2, seconds=0.1, predictions=_rows([1, 2], UNITS) + _rows([3], UNITS[:2]))
-        assert store.done_images(len(UNITS)) == {1, 2}
+        store.commit_batch("x", images=2, seconds=0.1, predictions=_rows([1, 2], UNITS) + _rows([3], UNITS[:1]))
+        assert store.done_by_model(2) == {"a": {1, 2}, "b": {1, 2}}
 
 
 def test_round_trip_keeps_arrays_and_targets(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_random_bit_flips_are_either_harmless_or_named(tmp_path: Path) -> None:
         try:
             with ResultStore(run) as store:
                 store.claim("plan")
-                store.done_images(len(UNITS))
+                store.done_by_model(2)
                 for unit, rows in expected.items():
                     got = store.predictions(*unit)
                     assert all(np.array_equal(got[i], rows[i]) for i in got if i in rows), (trial, unit)
@@ -167,3 +167,38 @@ def test_random_bit_flips_are_either_harmless_or_named(tmp_path: Path) -> None:
             assert "is damaged" in str(exc) or "another plan" in str(exc), exc
             outcomes["named"] += 1
     assert outcomes["named"] > 0
+
+
+def _identity(core: str = "core", **hashes: str) -> dict:
+    models = {"a": "a1", "b": "b1", **hashes}
+    return {
+        "core": core,
+        "models": {m: {"hash": h, "input": {}, "parts": {f"{m}.py (entry point source)": h}} for m, h in models.items()},
+        "plugins": {"plug": {"hash": "p1", "parts": {"plug.py (plugin source)": "p1"}}},
+    }
+
+
+def test_claim_drops_only_the_changed_models_predictions(tmp_path: Path) -> None:
+    with ResultStore(tmp_path) as store:
+        assert store.claim("plan1", _identity()) == []
+        store.commit_batch("x", images=2, seconds=0.1, predictions=_rows([1, 2], UNITS))
+        notes = store.claim("plan2", _identity(b="b2"))
+        assert notes == [
+            "model 'b' changed since this run directory was started (b.py (entry point source) differs): its stored "
+            "predictions were dropped and are computed again; the other models' are kept"
+        ]
+        assert store.done_by_model(2) == {"a": {1, 2}}
+        assert store.claim("plan2", _identity(b="b2")) == []  # bound to the new plan now
+
+
+def test_claim_refuses_a_changed_plugin_or_another_plan(tmp_path: Path) -> None:
+    with ResultStore(tmp_path) as store:
+        store.claim("plan1", _identity())
+        store.commit_batch("x", images=1, seconds=0.1, predictions=_rows([1], UNITS))
+        plugin = _identity(core="core2")
+        plugin["plugins"]["plug"] = {"hash": "p2", "parts": {"plug.py (plugin source)": "p2"}}
+        with pytest.raises(StoreError, match=r"plugin 'plug' changed \(plug.py \(plugin source\) differs\).*new run directory"):
+            store.claim("plan2", plugin)
+        with pytest.raises(StoreError, match="holds a run of another plan"):
+            store.claim("plan3", _identity(core="core3", b="b2"))  # the model changed, but so did the rest
+        assert store.done_by_model(2) == {"a": {1}, "b": {1}}  # nothing dropped by a refusal

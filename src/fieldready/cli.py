@@ -106,8 +106,8 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
     r = outcome.results
     if outcome.stats.resumed:
         click.echo(f"resumed: {outcome.stats.resumed} batches were already done")
-    if outcome.note:
-        click.echo(outcome.note)
+    for note in outcome.notes:
+        click.echo(note)
     for m in sorted(r.models, key=lambda m: m.rank or 0):
         ps = f"{m.production_score:.3f}" if m.production_score is not None else "n/a"
         clean = m.clean.get(r.primary_metric)

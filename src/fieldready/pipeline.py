@@ -43,7 +43,7 @@ class RunOutcome:
     html: Path
     pdf: Path
     stats: RunStats
-    note: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def package_versions() -> dict[str, str]:
@@ -84,7 +84,8 @@ def run(
     """Execute a spec into ``run_dir`` (resuming a partial run of the same plan) and write the report.
 
     Signing inputs are checked before any compute; a signed ``report.pdf`` already in ``run_dir``
-    is re-signed with the given key, or kept with the new rendering beside it (``RunOutcome.note``).
+    is re-signed with the given key, or kept with the new rendering beside it. A model changed since
+    ``run_dir`` was started is computed again. ``RunOutcome.notes`` says what happened.
     """
     run_dir = Path(run_dir)
     loaded = load_spec(spec_path)
@@ -100,7 +101,7 @@ def run(
         plan = compile_plan(loaded)
         device = select_device(plan.spec.run.device)
         with ResultStore(run_dir) as store:
-            store.claim(plan.plan_hash, plan.identity())
+            notes = store.claim(plan.plan_hash, plan.identity())
             if store.get_meta("started") is None:
                 store.set_meta({"started": _now()})
             stats = execute(plan, store, device=device, progress=progress)
@@ -113,7 +114,7 @@ def run(
         template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
         paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir,
                               signing=signing)
-    return RunOutcome(results, run_dir, paths.html, paths.pdf, stats, paths.note)
+    return RunOutcome(results, run_dir, paths.html, paths.pdf, stats, tuple(notes + ([paths.note] if paths.note else [])))
 
 
 def _provenance(plan: TestPlan, store: ResultStore, device: str, *, evaluate_seconds: float) -> Provenance:

@@ -130,6 +130,7 @@ class TestPlan:
     primary_metric: str
     warnings: list[str] = field(default_factory=list)
     plugins: list[PluginEntry] = field(default_factory=list)
+    core_hash: str = ""
 
     @property
     def spec(self):  # noqa: ANN201 - the Spec model
@@ -143,10 +144,15 @@ class TestPlan:
     def point(self, key: str) -> Point:
         return next(p for p in self.points if p.key == key)
 
-    def identity(self) -> dict[str, dict[str, dict]]:
-        """Per model and plugin: its hash and hashed parts — what a result store checks a resume against."""
+    def identity(self) -> dict:
+        """What a result store checks a resume against: the plan's core hash, and per model and plugin
+        its hash and hashed files (models also their input settings), to name what changed."""
         return {
-            "models": {m.name: {"hash": m.file_hash, "parts": dict(m.parts)} for m in self.models},
+            "core": self.core_hash,
+            "models": {
+                m.name: {"hash": m.file_hash, "input": m.spec.input.model_dump(mode="json"), "parts": dict(m.parts)}
+                for m in self.models
+            },
             "plugins": {p.module: {"hash": p.hash, "parts": dict(p.parts)} for p in self.plugins},
         }
 
@@ -247,6 +253,10 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         "bootstrap": spec.run.bootstrap,
     }
     plan_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    # Everything but the models' own hashes and input settings: two plans with the same core differ
+    # only in models, so a store can drop a changed model's predictions and keep the others'.
+    core = {**identity, "models": [m.name for m in models]}
+    core_hash = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
     return TestPlan(
         loaded=loaded,
         dataset=dataset,
@@ -260,6 +270,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         primary_metric=primary,
         warnings=list(loaded.warnings) + sample_size_warnings(spec, dataset),
         plugins=plugins,
+        core_hash=core_hash,
     )
 
 

@@ -93,18 +93,25 @@ def corrupt_point(
 
 
 def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progress: bool = True) -> RunStats:
-    """Run every unit of the plan into ``store``, skipping images it already holds for every unit.
+    """Run every unit of the plan into ``store``, skipping the (model, image) pairs it already holds.
 
-    Done work is found by image, not by batch, so a resume may use another batch size.
+    Done work is found by image and model, not by batch, so a resume may use another batch size,
+    and a model whose predictions were dropped (it changed) is computed again alone.
     """
     store.claim(plan.plan_hash, plan.identity())
     records = plan.dataset.records
-    done = store.done_images(len(plan.units))
-    todo = batches([r for r in records if r.image_id not in done], plan.batch_size)
-    resumed = store.batch_count() if done else 0
+    done = store.done_by_model(len(plan.points))
+    missing = {m.name: {r.image_id for r in records} - done.get(m.name, set()) for m in plan.models}
+    todo_ids = set().union(*missing.values())
+    todo = batches([r for r in records if r.image_id in todo_ids], plan.batch_size)
+    resumed = store.batch_count() if any(done.values()) else 0
     if not todo:
         return RunStats(0, resumed, 0.0, str(device))
-    adapters = [load_model(m.spec, plan.loaded.root, device, plan.spec.task, dataset=plan.dataset) for m in plan.models]
+    adapters = [
+        load_model(m.spec, plan.loaded.root, device, plan.spec.task, dataset=plan.dataset)
+        for m in plan.models
+        if missing[m.name]
+    ]
     targets = _Targets.of(plan, device)
     units = len(plan.points) * len(adapters)
     total = len(records)
@@ -120,12 +127,14 @@ def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progres
     try:
         for batch in todo:
             t0 = time.perf_counter()
-            predictions, moved = _run_batch(plan, batch, adapters, targets, device)
+            ids = {r.image_id for r in batch.records}
+            needed = [a for a in adapters if missing[a.name] & ids]
+            predictions, moved = _run_batch(plan, batch, needed, targets, device)
             store.commit_batch(
                 batch.key,
                 images=len(batch.records),
                 seconds=time.perf_counter() - t0,
-                predictions=predictions,
+                predictions=[p for p in predictions if p.image_id in missing[p.model]],
                 targets=moved,
             )
             bar.update(len(batch.records))

@@ -194,32 +194,46 @@ class ResultStore:
         with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
 
-    def claim(self, plan_hash: str, identity: dict | None = None) -> bool:
-        """Bind the store to ``plan_hash``; True if it already held a (partial) run of this plan.
+    def claim(self, plan_hash: str, identity: dict | None = None) -> list[str]:
+        """Bind the store to ``plan_hash``; return a note per model whose stored predictions were dropped.
 
-        ``identity`` (``TestPlan.identity()``: each model's and plugin's hashed files) is kept, so a
-        store of another plan can say which model or plugin changed instead of only "another plan".
+        ``identity`` (``TestPlan.identity()``) is kept with the hash. When a later plan differs only
+        in some models (their files, code or input settings changed), those models' predictions are
+        deleted — they are computed again, never mixed — and the other models' are kept. Any other
+        difference is refused, naming a changed plugin when that is the cause.
         """
         held = self.get_meta("plan_hash")
         ident = json.dumps(identity, sort_keys=True) if identity is not None else None
         if held is None:
             self.set_meta({"plan_hash": plan_hash, **({"identity": ident} if ident else {})})
-            return False
-        if held != plan_hash:
-            changed = _changed(self.get_meta("identity"), identity)
-            if changed:
-                raise StoreError(
-                    f"{self.path.parent}: {changed} since this run directory was started; its stored predictions "
-                    "come from the old version and are never mixed with new ones — restore the old files to "
-                    "resume, or use a new run directory with -o"
-                )
+            return []
+        if held == plan_hash:
+            if ident and self.get_meta("identity") != ident:
+                self.set_meta({"identity": ident})
+            return []
+        before = _loads(self.get_meta("identity"))
+        changed = _changed_models(before, identity)
+        if changed:
+            names = [name for name, _ in changed]
+            with self._transaction() as db:
+                db.execute(f"DELETE FROM predictions WHERE model IN ({','.join('?' * len(names))})", names)
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("plan_hash", plan_hash), ("identity", ident)])
+            return [
+                f"model {name!r} changed since this run directory was started ({what}): its stored predictions "
+                "were dropped and are computed again; the other models' are kept"
+                for name, what in changed
+            ]
+        plugin = _changed_plugin(before, identity)
+        if plugin:
             raise StoreError(
-                f"{self.path.parent}: holds a run of another plan (hash {held[:12]}…, this spec gives {plan_hash[:12]}…); "
-                "use a new output directory with -o, or delete this one"
+                f"{self.path.parent}: {plugin} since this run directory was started; its stored predictions "
+                "come from the old version and are never mixed with new ones — restore the old plugin to "
+                "resume, or use a new run directory with -o"
             )
-        if ident and self.get_meta("identity") is None:
-            self.set_meta({"identity": ident})
-        return True
+        raise StoreError(
+            f"{self.path.parent}: holds a run of another plan (hash {held[:12]}…, this spec gives {plan_hash[:12]}…); "
+            "use a new output directory with -o, or delete this one"
+        )
 
     # batches ----------------------------------------------------------------------------------
     def done_batches(self) -> set[str]:
@@ -229,14 +243,17 @@ class ResultStore:
         """How many batches were committed (by this and earlier runs)."""
         return int(self._query("SELECT COUNT(*) FROM batches")[0][0])
 
-    def done_images(self, units: int) -> set[int]:
-        """Images that hold a prediction for each of the plan's ``units`` (model, point) pairs.
+    def done_by_model(self, points: int) -> dict[str, set[int]]:
+        """Model → images that hold its prediction at each of the plan's ``points``.
 
-        A batch commits all units of its images at once, so an image is either done or absent; the
-        count guards against a store that was cut short some other way.
+        A batch commits every unit of its images at once, so a model's images are done or absent;
+        a model whose predictions were dropped (it changed) has none.
         """
-        rows = self._query("SELECT image_id FROM predictions GROUP BY image_id HAVING COUNT(*) >= ?", (units,))
-        return {self._image_id(row[0]) for row in rows}
+        rows = self._query("SELECT model, image_id FROM predictions GROUP BY model, image_id HAVING COUNT(*) >= ?", (points,))
+        done: dict[str, set[int]] = {}
+        for model, image_id in rows:
+            done.setdefault(str(model), set()).add(self._image_id(image_id))
+        return done
 
     def commit_batch(
         self,
@@ -296,22 +313,44 @@ class ResultStore:
             raise _damaged(self.path, f"the stored {what} at {point!r} for image {key[2]}: {exc}") from None
 
 
-def _changed(stored: str | None, identity: dict | None) -> str:
-    """'model 'x' changed (a.py differs)' for the first model or plugin whose hash moved; '' if none did."""
-    if stored is None or identity is None:
-        return ""
+def _loads(text: str | None) -> dict:
     try:
-        before = json.loads(stored)
+        value = json.loads(text) if text else {}
     except ValueError:
-        return ""
-    for kind, label in (("models", "model"), ("plugins", "plugin")):
-        old, new = before.get(kind, {}), identity.get(kind, {})
-        for name in new:
-            if name in old and old[name].get("hash") != new[name]["hash"]:
-                a, b = old[name].get("parts", {}), new[name]["parts"]
-                what = [f"{p} differs" for p in b if p in a and a[p] != b[p]]
-                what += [f"{p} is new" for p in b if p not in a] + [f"{p} is gone" for p in a if p not in b]
-                return f"{label} {name!r} changed ({'; '.join(what) or 'its entry point or options differ'})"
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _what_changed(old: dict, new: dict) -> str:
+    """'a.py differs; w.pt is new' for two identity entries of one model or plugin."""
+    a, b = old.get("parts", {}), new.get("parts", {})
+    what = [f"{p} differs" for p in b if p in a and a[p] != b[p]]
+    what += [f"{p} is new" for p in b if p not in a] + [f"{p} is gone" for p in a if p not in b]
+    if old.get("input", new.get("input")) != new.get("input"):
+        what.append("its input settings differ")
+    return "; ".join(what) or "its entry point or options differ"
+
+
+def _changed_models(before: dict, identity: dict | None) -> list[tuple[str, str]]:
+    """(model, what changed) when two plans differ only in those models; empty when anything else differs."""
+    if not identity or not before.get("core") or before.get("core") != identity.get("core"):
+        return []
+    old, new = before.get("models", {}), identity.get("models", {})
+    if set(old) != set(new):
+        return []
+    return [
+        (name, _what_changed(old[name], new[name]))
+        for name in new
+        if (old[name].get("hash"), old[name].get("input")) != (new[name].get("hash"), new[name].get("input"))
+    ]
+
+
+def _changed_plugin(before: dict, identity: dict | None) -> str:
+    """"plugin 'x' changed (x.py differs)" for the first plugin whose hash moved; '' if none did."""
+    old, new = before.get("plugins", {}), (identity or {}).get("plugins", {})
+    for name in new:
+        if name in old and old[name].get("hash") != new[name].get("hash"):
+            return f"plugin {name!r} changed ({_what_changed(old[name], new[name])})"
     return ""
 
 
