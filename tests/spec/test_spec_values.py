@@ -76,6 +76,8 @@ CASES = [
     ("name-newline", MODEL_A, '{name: "a\\nb", kind: torchscript, path: models/a.pt}', "models[0].name", "letters, digits"),
     ("metric-of-the-other-task", "{metric: rpc, at_least: 0.5}", "{metric: top1, at_least: 0.5}", "criteria[2].metric",
      "'top1' is a classification metric; this spec's task is detection"),
+    ("primary-metric-of-the-other-task", "task: detection", "task: detection\nprimary_metric: top1", "primary_metric",
+     "'top1' is a classification metric; this spec's task is detection"),
 ]
 
 

@@ -45,6 +45,7 @@ _RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.image_inline": True,
+    "text.parse_math": False,  # model and class names are text: a `$` must never start mathtext
 }
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 

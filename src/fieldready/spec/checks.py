@@ -70,7 +70,9 @@ def check_spec(loaded: LoadedSpec) -> list[str]:
 
     if spec.primary_metric is not None:
         m = lookup(spec.task, spec.primary_metric)
-        if m is None or m.scope != "unit":
+        if m is None:
+            errors.append(loc.error(("primary_metric",), unknown_metric(spec.task, spec.primary_metric)))
+        elif m.scope != "unit":
             units = [k for k, v in METRICS[spec.task].items() if v.scope == "unit"]
             errors.append(loc.error(("primary_metric",), _unknown("metric", spec.primary_metric, units)))
 
