@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from fieldready.cli import cli
-from fieldready.gallery import _stem
+from fieldready.judge.failures import _stem
 from tests._project import make_detection_project
 
 

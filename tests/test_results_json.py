@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from fieldready.cli import cli
-from fieldready.results import (
+from fieldready.judge.results import (
     ClassResult,
     Comparison,
     ConditionResult,

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from fieldready.cli import cli
 from fieldready.plan import compile_plan
-from fieldready.runner import batches, execute
+from fieldready.execute.runner import batches, execute
 from fieldready.spec import load_spec
-from fieldready.store import ResultStore
+from fieldready.execute.store import ResultStore
 from tests._project import make_detection_project
 
 SLOW_MODEL = '''\

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from fieldready.cli import cli
-from fieldready.samplesize import needed
+from fieldready.plan.samplesize import needed
 from tests._project import make_detection_project
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fieldready.errors import StoreError
-from fieldready.store import PredictionRow, ResultStore, RunLock, TargetRow, write_atomic
+from fieldready.execute.store import PredictionRow, ResultStore, RunLock, TargetRow, write_atomic
 
 
 def _rows(ids: list[int], units: list[tuple[str, str]]) -> list[PredictionRow]:

@@ -48,7 +48,7 @@ def cli() -> None:
 def validate(spec: Path) -> None:
     """Check a spec; errors read SPEC:LINE:COL: key.path: message."""
     from fieldready.plan import spec_dataset
-    from fieldready.samplesize import sample_size_warnings
+    from fieldready.plan.samplesize import sample_size_warnings
     from fieldready.spec import load_spec
 
     loaded = load_spec(spec)
@@ -216,7 +216,7 @@ def keygen(out: Path, name: str, force: bool) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo(out: Path, example: str, quiet: bool) -> None:
     """Run a bundled example end to end, offline, and write its report to OUT."""
-    from fieldready.examples import example_spec
+    from fieldready.resources import example_spec
     from fieldready.pipeline import run as run_pipeline
 
     spec = example_spec(example)

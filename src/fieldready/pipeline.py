@@ -16,17 +16,18 @@ from importlib import metadata
 from pathlib import Path
 
 from fieldready.errors import FieldreadyError, StoreError
-from fieldready.evaluate import evaluate
-from fieldready.gallery import build_gallery
+from fieldready.evaluate.evaluate import evaluate
+from fieldready.judge.failures import build_gallery
 from fieldready.plan import TestPlan, compile_plan
 from fieldready.report import render_report
 from fieldready.report.render import Signing
 from fieldready.report.sign import check_signer, env_passphrase
-from fieldready.results import Provenance, Results, results_json
-from fieldready.runner import RunStats, execute, select_device
+from fieldready.judge.results import Provenance, Results, results_json
+from fieldready.execute.device import select_device
+from fieldready.execute.runner import RunStats, execute
 from fieldready.spec.loader import load_spec
-from fieldready.store import ResultStore, RunLock, write_atomic
-from fieldready.summary import build_results
+from fieldready.execute.store import ResultStore, RunLock, write_atomic
+from fieldready.judge.build import build_results
 
 __all__ = ["RunOutcome", "run", "write_results", "package_versions"]
 

@@ -8,7 +8,7 @@ import io
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from fieldready.metrics.coco_format import coco_detections, coco_ground_truth
+from fieldready.evaluate.metrics.coco_format import coco_detections, coco_ground_truth
 
 
 def pycoco_eval(targets, detections, category_ids, *, max_dets=(1, 10, 100)) -> COCOeval:

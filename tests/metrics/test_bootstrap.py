@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from fieldready.errors import DataError
-from fieldready.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
-from fieldready.metrics.classification import classification_replicates, evaluate_classification
+from fieldready.evaluate.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
+from fieldready.evaluate.metrics.classification import classification_replicates, evaluate_classification
 
 
 def test_resample_indices_are_seeded_and_shaped() -> None:
@@ -47,7 +47,7 @@ def test_classification_replicates_identity_and_class() -> None:
 
 
 def test_bias_corrected_interval_recentres_on_the_estimate() -> None:
-    from fieldready.metrics.bootstrap import interval
+    from fieldready.evaluate.metrics.bootstrap import interval
 
     rng = np.random.default_rng(0)
     reps = 0.55 + 0.02 * rng.standard_normal(4000)  # replicates drifted above the measured 0.50

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fieldready.errors import DataError, ModelError
-from fieldready.metrics.classification import evaluate_classification, expected_calibration_error, softmax
+from fieldready.evaluate.metrics.classification import evaluate_classification, expected_calibration_error, softmax
 
 
 def test_hand_computed_case() -> None:

@@ -3,9 +3,9 @@ import pytest
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
-from fieldready.metrics.confusion import detection_confusion
-from fieldready.metrics.failures import change_score, change_scores, classification_change_scores
-from fieldready.metrics.significance import mcnemar_exact
+from fieldready.evaluate.metrics.confusion import detection_confusion
+from fieldready.evaluate.metrics.failures import change_score, change_scores, classification_change_scores
+from fieldready.evaluate.metrics.significance import mcnemar_exact
 
 
 def test_confusion_hand_case() -> None:

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from fieldready.data.types import ImageDetections, ImageTargets
-from fieldready.metrics.bootstrap import resample_indices
-from fieldready.metrics.detection import STAT_KEYS, evaluate_detection
-from fieldready.metrics.match_tables import build_match_tables
+from fieldready.evaluate.metrics.bootstrap import resample_indices
+from fieldready.evaluate.metrics.detection import STAT_KEYS, evaluate_detection
+from fieldready.evaluate.metrics.match_tables import build_match_tables
 
 from .cases import CATEGORY_IDS, random_case
 from .reference import pycoco_eval
@@ -139,8 +139,8 @@ def test_iou_on_a_threshold_matches_pycocotools_on_the_annotation_file(tmp_path)
     from pycocotools.cocoeval import COCOeval
 
     from fieldready.data.coco import load_coco
-    from fieldready.metrics.coco_format import coco_detections, xyxy_to_xywh
-    from fieldready.metrics.match_tables import IOU_THRESHOLDS, bbox_iou
+    from fieldready.evaluate.metrics.coco_format import coco_detections, xyxy_to_xywh
+    from fieldready.evaluate.metrics.match_tables import IOU_THRESHOLDS, bbox_iou
 
     thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
     images, anns, dets = [], [], []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fieldready.errors import DataError
-from fieldready.metrics import robustness as rb
+from fieldready.evaluate.metrics import robustness as rb
 
 
 def test_mean_and_relative_performance() -> None:
@@ -70,7 +70,7 @@ def test_alexnet_constants_keep_the_paper_order() -> None:
 
 
 def test_metric_directions() -> None:
-    from fieldready.metrics import higher_is_better
+    from fieldready.evaluate.metrics import higher_is_better
 
     assert higher_is_better("map") and higher_is_better("rpc") and higher_is_better("top1")
     assert not higher_is_better("mce") and not higher_is_better("error") and not higher_is_better("ece")

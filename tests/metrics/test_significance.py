@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fieldready.errors import DataError
-from fieldready.metrics.significance import binomial_half_cdf, mcnemar_exact
+from fieldready.evaluate.metrics.significance import binomial_half_cdf, mcnemar_exact
 
 
 def _exact_cdf(k: int, n: int) -> float:

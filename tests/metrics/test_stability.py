@@ -3,7 +3,7 @@ import pytest
 
 from fieldready.data.types import ImageDetections
 from fieldready.errors import DataError
-from fieldready.metrics.stability import consistency_ap, flip_probability, flip_rate
+from fieldready.evaluate.metrics.stability import consistency_ap, flip_probability, flip_rate
 
 
 def test_flip_rate() -> None:

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from fieldready.cli import cli
-from fieldready.models.adapter import exception_cause
+from fieldready.execute.models.adapter import exception_cause
 from tests._project import make_detection_project
 
 

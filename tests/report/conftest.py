@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fieldready.report.gallery import draw_classification, draw_detections
-from fieldready.results import (
+from fieldready.judge.results import (
     ClassResult,
     Comparison,
     ConditionInfo,

@@ -108,7 +108,7 @@ def test_gallery_is_a_grid_of_unsplit_pairs(tmp_path, classification_results):
     from pypdf import PdfReader
 
     from fieldready.report.gallery import draw_classification
-    from fieldready.results import GalleryItem
+    from fieldready.judge.results import GalleryItem
 
     rng = np.random.default_rng(0)
     names = {i: str(i) for i in range(10)}

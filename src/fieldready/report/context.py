@@ -14,7 +14,7 @@ from pathlib import Path
 from fieldready.errors import ReportError
 from fieldready.report import charts
 from fieldready.report.gallery import png_data_uri
-from fieldready.results import ConditionResult, CriterionResult, ModelResult, Results
+from fieldready.judge.results import ConditionResult, CriterionResult, ModelResult, Results
 
 __all__ = [
     "SECTIONS",
@@ -453,7 +453,7 @@ def _comparison(r: Results) -> TableView:
 
 def _higher_is_better(metric: str) -> bool:
     """The metric's direction from fieldready's metric table (imported lazily; unknown = higher is better)."""
-    from fieldready.metrics import METRICS
+    from fieldready.evaluate.metrics import METRICS
 
     info = METRICS.get(metric)
     return True if info is None else info.higher_is_better

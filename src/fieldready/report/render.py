@@ -20,10 +20,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fieldready.errors import ReportError
+from fieldready.resources import templates_dir
 from fieldready.report.context import ReportContext, build_context
 from fieldready.report.sign import is_signed
-from fieldready.results import Results
-from fieldready.store import RunLock, write_atomic
+from fieldready.judge.results import Results
+from fieldready.execute.store import RunLock, write_atomic
 
 __all__ = [
     "ReportPaths",
@@ -99,7 +100,7 @@ def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
         if not Path(template_dir).is_dir():
             raise ReportError(f"template directory {template_dir} does not exist; pass an existing directory or omit it")
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
-    loaders.append(jinja2.PackageLoader("fieldready", "templates"))
+    loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
     return _ReportSandbox(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=_autoescape,
@@ -123,7 +124,7 @@ def render_html(env: jinja2.Environment, ctx: ReportContext, *, pdf: bool, page_
         return env.get_template(ENTRY_TEMPLATE).render(ctx=ctx, pdf=pdf, page_size=_page_size(page_size))
     except jinja2.TemplateNotFound as exc:
         raise ReportError(f"report template {exc.name} not found in the template directory or the package; "
-                          f"copy it from fieldready/templates") from exc
+                          f"copy it from {templates_dir()}") from exc
     except SecurityError as exc:
         raise ReportError(f"report template {_template_where(exc)} is not allowed to do this: {exc}; a report "
                           f"template may only read the report context") from None

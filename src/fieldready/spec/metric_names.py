@@ -4,7 +4,7 @@ A *unit* metric is measured on one severity point (and averaged over a condition
 *class* metric needs ``class:``; an *aggregate* is computed across conditions; a *stability*
 metric compares a condition with the model's own clean predictions. Labels here are short, for
 tables; the direction (higher is better, which decides what a drop means) is read from
-``fieldready.metrics.METRICS``, the one place that defines it.
+``fieldready.evaluate.metrics.METRICS``, the one place that defines it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from fieldready.metrics import METRICS as METRIC_INFO
+from fieldready.evaluate.metrics import METRICS as METRIC_INFO
 
 __all__ = ["MetricName", "METRICS", "metric_names", "lookup", "PRIMARY", "RATIOS", "threshold_problem", "unknown_metric"]
 

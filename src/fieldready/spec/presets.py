@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from ruamel.yaml import YAML
 
 from fieldready.errors import CorruptionError
+from fieldready.resources import presets_dir
 from fieldready.spec.models import Condition
 
 __all__ = ["preset_names", "expand_conditions"]
 
 
 def preset_names() -> list[str]:
-    """Names of the shipped presets (files in ``fieldready/presets``)."""
-    folder = resources.files("fieldready") / "presets"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """Names of the shipped presets (files in ``specs/presets``)."""
+    return sorted(p.name.removesuffix(".yaml") for p in presets_dir().iterdir() if p.name.endswith(".yaml"))
 
 
 def _load_preset(name: str) -> list[Condition]:
     if name not in preset_names():
         raise CorruptionError(f"unknown preset {name!r}; known: {', '.join(preset_names())}")
-    text = (resources.files("fieldready") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
+    text = (presets_dir() / f"{name}.yaml").read_text(encoding="utf-8")
     data = YAML(typ="safe").load(text)
     return [Condition.model_validate(c) for c in data["conditions"]]
 

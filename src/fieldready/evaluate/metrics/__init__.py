@@ -6,14 +6,14 @@ description and direction (``higher_is_better``) so verdicts can read thresholds
 
 from __future__ import annotations
 
-from fieldready.metrics import classification, detection, robustness, stability
-from fieldready.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
-from fieldready.metrics.classification import ClassificationEval, classification_replicates, evaluate_classification
-from fieldready.metrics.confusion import DetectionConfusion, detection_confusion
-from fieldready.metrics.detection import DetectionEval, evaluate_detection
-from fieldready.metrics.failures import change_score, change_scores, classification_change_scores
-from fieldready.metrics.info import MetricInfo, json_number
-from fieldready.metrics.robustness import (
+from fieldready.evaluate.metrics import classification, detection, robustness, stability
+from fieldready.evaluate.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
+from fieldready.evaluate.metrics.classification import ClassificationEval, classification_replicates, evaluate_classification
+from fieldready.evaluate.metrics.confusion import DetectionConfusion, detection_confusion
+from fieldready.evaluate.metrics.detection import DetectionEval, evaluate_detection
+from fieldready.evaluate.metrics.failures import change_score, change_scores, classification_change_scores
+from fieldready.evaluate.metrics.info import MetricInfo, json_number
+from fieldready.evaluate.metrics.robustness import (
     ALEXNET_ERRORS,
     corruption_error,
     family_summary,
@@ -24,8 +24,8 @@ from fieldready.metrics.robustness import (
     relative_mce,
     relative_performance,
 )
-from fieldready.metrics.significance import McNemarResult, mcnemar_exact
-from fieldready.metrics.stability import consistency_ap, consistency_eval, flip_probability, flip_rate
+from fieldready.evaluate.metrics.significance import McNemarResult, mcnemar_exact
+from fieldready.evaluate.metrics.stability import consistency_ap, consistency_eval, flip_probability, flip_rate
 
 __all__ = [
     "METRICS",

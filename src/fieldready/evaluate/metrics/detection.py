@@ -19,11 +19,11 @@ import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
-from fieldready.metrics.coco_format import check_image_sets, coco_detections, coco_ground_truth
-from fieldready.metrics.info import MetricInfo
+from fieldready.evaluate.metrics.coco_format import check_image_sets, coco_detections, coco_ground_truth
+from fieldready.evaluate.metrics.info import MetricInfo
 
 if TYPE_CHECKING:
-    from fieldready.metrics.match_tables import MatchTables
+    from fieldready.evaluate.metrics.match_tables import MatchTables
 
 __all__ = ["METRICS", "PER_CLASS_METRICS", "STAT_KEYS", "DetectionEval", "evaluate_detection", "summarize"]
 
@@ -100,7 +100,7 @@ class DetectionEval:
     def match_tables(self) -> MatchTables:
         """Per-image match tables for bootstrap resampling, built once on first use."""
         if self._tables is None:
-            from fieldready.metrics.match_tables import build_match_tables
+            from fieldready.evaluate.metrics.match_tables import build_match_tables
 
             self._tables = build_match_tables(
                 self._targets, self._detections, category_ids=self.category_ids, max_dets=self.max_dets
@@ -113,8 +113,8 @@ class DetectionEval:
         An image drawn k times counts k times. ``metric`` is one of ``STAT_KEYS``, or with
         ``category_id`` one of ``PER_CLASS_METRICS``. "No data" in a resample is NaN.
         """
-        from fieldready.metrics.bootstrap import check_indices
-        from fieldready.metrics.match_tables import table_replicates
+        from fieldready.evaluate.metrics.bootstrap import check_indices
+        from fieldready.evaluate.metrics.match_tables import table_replicates
 
         idx = check_indices(indices, len(self.input_image_ids))
         to_sorted = np.searchsorted(self.image_ids, self.input_image_ids)

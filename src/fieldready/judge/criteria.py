@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 import numpy as np
 
-from fieldready.metrics import robustness
+from fieldready.evaluate.metrics import robustness
 from fieldready.plan import CLEAN, TestPlan
-from fieldready.results import CriterionResult
+from fieldready.judge.results import CriterionResult
 from fieldready.spec.metric_names import lookup
 from fieldready.spec.models import Criterion
 

@@ -24,7 +24,7 @@ import numpy as np
 from fieldready import __version__, corruptions
 from fieldready.data.dataset import Dataset, load_dataset
 from fieldready.errors import DataError, PlanError, SpecError
-from fieldready.samplesize import sample_size_warnings
+from fieldready.plan.samplesize import sample_size_warnings
 from fieldready.spec.checks import condition_name
 from fieldready.spec.loader import LoadedSpec
 from fieldready.spec.metric_names import PRIMARY

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from fieldready.errors import DataError
-from fieldready.metrics.info import MetricInfo
+from fieldready.evaluate.metrics.info import MetricInfo
 
 __all__ = [
     "METRICS",

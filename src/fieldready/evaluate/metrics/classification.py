@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fieldready.errors import DataError, ModelError
-from fieldready.metrics.bootstrap import check_indices
-from fieldready.metrics.info import MetricInfo
+from fieldready.evaluate.metrics.bootstrap import check_indices
+from fieldready.evaluate.metrics.info import MetricInfo
 
 __all__ = [
     "METRICS",

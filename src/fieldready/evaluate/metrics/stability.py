@@ -12,8 +12,8 @@ import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
-from fieldready.metrics.detection import DetectionEval, evaluate_detection
-from fieldready.metrics.info import MetricInfo
+from fieldready.evaluate.metrics.detection import DetectionEval, evaluate_detection
+from fieldready.evaluate.metrics.info import MetricInfo
 
 __all__ = ["METRICS", "flip_rate", "flip_probability", "consistency_eval", "consistency_ap"]
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fieldready.metrics.info import json_number
+from fieldready.evaluate.metrics.info import json_number
 
 __all__ = [
     "Verdict",

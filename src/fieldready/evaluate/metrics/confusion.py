@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
-from fieldready.metrics.coco_format import check_image_sets, xyxy_to_xywh
-from fieldready.metrics.match_tables import bbox_iou
+from fieldready.evaluate.metrics.coco_format import check_image_sets, xyxy_to_xywh
+from fieldready.evaluate.metrics.match_tables import bbox_iou
 
 __all__ = ["ClassConfusion", "DetectionConfusion", "detection_confusion", "greedy_match"]
 

@@ -6,7 +6,7 @@ N dicts with ``boxes`` [K, 4] xyxy in input pixels, ``scores`` [K] and ``labels`
 category ids); for classification, logits ``[N, num_classes]`` in the dataset's class order.
 """
 
-from fieldready.models.adapter import Adapter, BatchDetections, load_model
-from fieldready.models.loaders import LOADERS, register_loader
+from fieldready.execute.models.adapter import Adapter, BatchDetections, load_model
+from fieldready.execute.models.loaders import LOADERS, register_loader
 
 __all__ = ["Adapter", "BatchDetections", "load_model", "LOADERS", "register_loader"]

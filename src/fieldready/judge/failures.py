@@ -16,14 +16,14 @@ import torch
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord, ImageTargets
 from fieldready.errors import StoreError
-from fieldready.evaluate import detections_of, targets_of
-from fieldready.metrics.classification import softmax
-from fieldready.metrics.failures import change_scores, classification_change_scores
+from fieldready.evaluate.evaluate import detections_of, targets_of
+from fieldready.evaluate.metrics.classification import softmax
+from fieldready.evaluate.metrics.failures import change_scores, classification_change_scores
 from fieldready.plan import CLEAN, TestPlan
 from fieldready.report.gallery import draw_classification, draw_detections
-from fieldready.results import GalleryItem, Results
-from fieldready.runner import corrupt_point
-from fieldready.store import ResultStore, write_atomic
+from fieldready.judge.results import GalleryItem, Results
+from fieldready.execute.runner import corrupt_point
+from fieldready.execute.store import ResultStore, write_atomic
 
 __all__ = ["mine_failures", "build_gallery"]
 

@@ -23,13 +23,13 @@ from fieldready.corruptions import Boxes
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
-from fieldready.models import Adapter, BatchDetections, load_model
-from fieldready.models.adapter import BatchWhere
+from fieldready.execute.models import Adapter, BatchDetections, load_model
+from fieldready.execute.models.adapter import BatchWhere
 from fieldready.plan import CLEAN, Point, TestPlan
 from fieldready.rng import ImageRNG, derive_seed
-from fieldready.store import PredictionRow, ResultStore, TargetRow
+from fieldready.execute.store import PredictionRow, ResultStore, TargetRow
 
-__all__ = ["select_device", "execute", "Batch", "batches", "corrupt_point", "RunStats"]
+__all__ = ["execute", "Batch", "batches", "corrupt_point", "RunStats"]
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,6 @@ class RunStats:
     resumed: int
     seconds: float
     device: str
-
-
-def select_device(setting: str) -> torch.device:
-    """The device for ``run.device``: auto → CUDA when present, else CPU."""
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        from fieldready.errors import PlanError
-
-        raise PlanError(f"run.device is {setting!r} but no CUDA device is available; use device: auto or cpu")
-    return torch.device(setting)
 
 
 def batches(records: list[ImageRecord], batch_size: int) -> list[Batch]:

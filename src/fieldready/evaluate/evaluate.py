@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
-from fieldready.metrics.classification import evaluate_classification
-from fieldready.metrics.confusion import detection_confusion
-from fieldready.metrics.detection import evaluate_detection
-from fieldready.metrics.stability import consistency_eval, flip_rate
+from fieldready.evaluate.metrics.classification import evaluate_classification
+from fieldready.evaluate.metrics.confusion import detection_confusion
+from fieldready.evaluate.metrics.detection import evaluate_detection
+from fieldready.evaluate.metrics.stability import consistency_eval, flip_rate
 from fieldready.plan import CLEAN, TestPlan
-from fieldready.store import ResultStore
+from fieldready.execute.store import ResultStore
 
 __all__ = ["UnitResult", "Evaluation", "evaluate", "detections_of", "targets_of"]
 

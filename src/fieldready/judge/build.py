@@ -11,13 +11,13 @@ from functools import cache
 
 import numpy as np
 
-from fieldready.evaluate import Evaluation
-from fieldready.metrics.bootstrap import interval, paired_difference, resample_indices
-from fieldready.metrics.classification import classification_replicates
-from fieldready.metrics.info import json_number
-from fieldready.metrics.significance import mcnemar_exact
+from fieldready.evaluate.evaluate import Evaluation
+from fieldready.evaluate.metrics.bootstrap import interval, paired_difference, resample_indices
+from fieldready.evaluate.metrics.classification import classification_replicates
+from fieldready.evaluate.metrics.info import json_number
+from fieldready.evaluate.metrics.significance import mcnemar_exact
 from fieldready.plan import CLEAN, TestPlan
-from fieldready.results import (
+from fieldready.judge.results import (
     ClassResult,
     Comparison,
     ConditionInfo,
@@ -30,7 +30,7 @@ from fieldready.results import (
 )
 from fieldready.spec.metric_names import METRICS
 from fieldready.spec.models import Criterion, SeverityScope
-from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict, scope_label
+from fieldready.judge.criteria import criterion_id, criterion_value, describe, judge, model_verdict, scope_label
 
 __all__ = ["build_results", "PRODUCTION"]
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from fieldready.data.dataset import Dataset
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
-from fieldready.models.loaders import LOADERS
+from fieldready.execute.models.loaders import LOADERS
 from fieldready.spec.models import ModelSpec
 
 __all__ = ["Adapter", "BatchDetections", "BatchWhere", "load_model", "contract_classes", "exception_cause"]

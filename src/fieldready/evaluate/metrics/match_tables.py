@@ -27,8 +27,8 @@ import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
-from fieldready.metrics.bootstrap import check_indices
-from fieldready.metrics.coco_format import check_image_sets, target_xywh, xyxy_to_xywh
+from fieldready.evaluate.metrics.bootstrap import check_indices
+from fieldready.evaluate.metrics.coco_format import check_image_sets, target_xywh, xyxy_to_xywh
 
 __all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates", "resample_counts", "bbox_iou"]
 

@@ -12,10 +12,10 @@ import numpy as np
 
 from fieldready.data.types import ImageDetections
 from fieldready.errors import DataError
-from fieldready.metrics.classification import softmax
-from fieldready.metrics.coco_format import xyxy_to_xywh
-from fieldready.metrics.confusion import greedy_match
-from fieldready.metrics.match_tables import bbox_iou
+from fieldready.evaluate.metrics.classification import softmax
+from fieldready.evaluate.metrics.coco_format import xyxy_to_xywh
+from fieldready.evaluate.metrics.confusion import greedy_match
+from fieldready.evaluate.metrics.match_tables import bbox_iou
 
 __all__ = ["change_score", "change_scores", "classification_change_scores"]
 
