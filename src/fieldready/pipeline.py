@@ -15,19 +15,21 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from fieldready import __version__
 from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluate.evaluate import evaluate
-from fieldready.judge.failures import build_gallery
-from fieldready.plan import TestPlan, compile_plan
-from fieldready.report import render_report
-from fieldready.report.render import Signing
-from fieldready.report.sign import check_signer, env_passphrase
-from fieldready.judge.results import Provenance, Results, results_json
 from fieldready.execute.device import select_device
 from fieldready.execute.runner import RunStats, execute
-from fieldready.spec.loader import load_spec
 from fieldready.execute.store import ResultStore, RunLock, write_atomic
 from fieldready.judge.build import build_results
+from fieldready.judge.failures import failure_gallery
+from fieldready.judge.results import Provenance, Results, results_json
+from fieldready.plan import TestPlan, compile_plan
+from fieldready.report import render_report
+from fieldready.report.gallery import write_gallery
+from fieldready.report.render import Signing
+from fieldready.report.sign import check_signer, env_passphrase
+from fieldready.spec.loader import load_spec
 
 __all__ = ["RunOutcome", "run", "write_results", "package_versions"]
 
@@ -49,8 +51,6 @@ class RunOutcome:
 
 def package_versions() -> dict[str, str]:
     """Versions of fieldready, Python and the libraries whose behaviour the numbers depend on."""
-    from fieldready import __version__
-
     out = {"fieldready": __version__, "python": platform.python_version()}
     for name in _PACKAGES:
         try:
@@ -110,7 +110,8 @@ def run(
             evaluation = evaluate(plan, store)
             provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
             results = build_results(plan, evaluation, provenance)
-            results = build_gallery(plan, store, results, run_dir, device=device)
+            results, panels = failure_gallery(plan, store, results, device=device)
+            write_gallery(panels, run_dir)
         write_results(results, run_dir)
         template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
         paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir,

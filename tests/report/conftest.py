@@ -1,4 +1,8 @@
-"""Realistic ``Results`` fixtures for the report tests: a 3-model detection run and a classification run."""
+"""Realistic ``Results`` fixtures for the report tests: a 3-model detection run and a classification run.
+
+Built by hand like the judge's numbers, then read by the judge (``readings.read``) for the figures
+the report shows beside them, as ``build_results`` does.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fieldready.report.gallery import draw_classification, draw_detections
+from fieldready.judge.readings import read
 from fieldready.judge.results import (
     ClassResult,
     Comparison,
@@ -20,6 +24,7 @@ from fieldready.judge.results import (
     Recommendation,
     Results,
 )
+from fieldready.report.gallery import draw_classification, draw_detections
 
 SPEC_TEXT = """\
 fieldready: 1
@@ -170,7 +175,7 @@ def make_detection_results(run_dir: Path, *, model_names: dict[str, str] | None 
             comparison=Comparison(against=rename.get("model-a", "model-a"), metric="map", **COMPARISONS[name])
             if name in COMPARISONS else None))
     names = [m.name for m in models]
-    return Results(
+    return read(Results(
         name="ppe-detector-release", title="PPE detector release readiness", task="detection",
         spec_hash="sha256:" + "ab" * 32, plan_hash="sha256:" + "cd" * 32, primary_metric="map",
         metric_names={"map": "mAP@[.5:.95]", "ap50": "AP50", "ap75": "AP75", "ar100": "AR@100", "mpc": "mPC",
@@ -191,7 +196,7 @@ def make_detection_results(run_dir: Path, *, model_names: dict[str, str] | None 
             versions={"fieldready": "0.1.0", "torch": "2.13.0", "numpy": "2.1.0", "python": "3.11.2"},
             device="cpu", seed=0, started="2025-03-01T09:00:00Z", finished="2025-03-01T09:42:17Z",
             duration_s=2537.0, images=500, units=66),
-    )
+    ))
 
 
 def make_classification_results(run_dir: Path) -> Results:
@@ -220,7 +225,7 @@ def make_classification_results(run_dir: Path) -> Results:
             comparison=None if rank == 1 else Comparison(
                 against="resnet-s", metric="top1", clean_difference=0.02, clean_ci=[-0.01, 0.05],
                 production_difference=-0.055, production_ci=[-0.08, -0.03], mcnemar_p=0.2101, wins=9, losses=3)))
-    return Results(
+    return read(Results(
         name="pets", title="Pet classifier readiness", task="classification", spec_hash="sha256:01",
         plan_hash="sha256:02", primary_metric="top1", metric_names={"top1": "top-1 accuracy"},
         conditions=[ConditionInfo(name="gaussian_noise", corruptions=["gaussian_noise"], family="noise",
@@ -230,7 +235,7 @@ def make_classification_results(run_dir: Path) -> Results:
                               plan_hash="sha256:02", data_hash="sha256:03", model_hashes={}, versions={},
                               device="cpu", seed=1, started="2025-01-01T00:00:00Z",
                               finished="2025-01-01T00:01:00Z", duration_s=60.0, images=30, units=6),
-    )
+    ))
 
 
 @pytest.fixture

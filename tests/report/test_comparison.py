@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fieldready.report.context import _significance, build_context
+from fieldready.judge.readings import read
+from fieldready.judge.readings import significance as _significance
+from fieldready.report.context import build_context
 from fieldready.report.render import make_environment, render_html
 
 from .conftest import make_classification_results, make_detection_results
@@ -77,6 +79,7 @@ def test_lower_is_better_primary_metric_reads_a_negative_difference_as_better(tm
     results = make_classification_results(tmp_path)
     cmp = results.models[1].comparison
     cmp.metric, cmp.clean_difference, cmp.clean_ci, cmp.mcnemar_p = "error", -0.02, [-0.04, -0.01], 0.01
+    results = read(results)  # the judge reads the changed numbers again
     text = _text(_vs_section(_html(results, tmp_path)))
     assert "significantly better than resnet-s (95 % CI excludes 0, McNemar p = 0.010)" in text
     # The production score follows the primary metric's direction: −0.055 in error is an improvement.

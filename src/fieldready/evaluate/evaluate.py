@@ -1,8 +1,9 @@
 """Evaluate a finished run: the result store's predictions → metrics per unit (model × point).
 
-Each unit is evaluated once; the evaluation objects are kept so that confidence intervals are
-resampled from them (never by evaluating again). Detection ground truth of geometric points comes
-from the store, where the runner put the boxes as the corruption moved them.
+Each unit is measured once, by the metric registry's rows for the task; its data (detections or
+logits, with what they are compared against) is kept as the unit's ``Resampled`` source, so the
+judge resamples confidence intervals from it without evaluating again. Detection ground truth of
+geometric points comes from the store, where the runner put the boxes as the corruption moved them.
 """
 
 from __future__ import annotations
@@ -12,31 +13,30 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
-from fieldready.evaluate.metrics.classification import evaluate_classification
+from fieldready.evaluate.metrics.classification import ClassificationUnit
 from fieldready.evaluate.metrics.confusion import detection_confusion
-from fieldready.evaluate.metrics.detection import evaluate_detection
-from fieldready.evaluate.metrics.stability import consistency_eval, flip_rate
-from fieldready.plan import CLEAN, TestPlan
+from fieldready.evaluate.metrics.detection import DetectionUnit
+from fieldready.evaluate.metrics.registry import MetricDef, Resampled, class_metrics, metrics_for
 from fieldready.execute.store import ResultStore
+from fieldready.plan import CLEAN, Point, TestPlan
 
-__all__ = ["UnitResult", "Evaluation", "evaluate", "detections_of", "targets_of"]
+__all__ = ["UnitResult", "Evaluation", "evaluate", "measure", "detections_of", "targets_of"]
 
 
 @dataclass
 class UnitResult:
-    """Metrics of one model at one point; ``engine`` is the metric object kept for resampling."""
+    """Metrics of one model at one point; ``source`` yields any of them again, resampled."""
 
     model: str
     point: str
     metrics: dict[str, float | None]
     per_class: dict[int, dict[str, float | None]] = field(default_factory=dict)
-    engine: object | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    source: Resampled | None = None
 
 
 @dataclass
 class Evaluation:
-    """All unit results of a run, plus what stability metrics need (clean top-1 per model)."""
+    """All unit results of a run."""
 
     plan: TestPlan
     units: dict[tuple[str, str], UnitResult]
@@ -85,56 +85,64 @@ def _predicted_categories(plan: TestPlan, store: ResultStore) -> list[int]:
     return sorted(labels) or [0]
 
 
+def _wanted(row: MetricDef, plan: TestPlan, point: Point) -> bool:
+    """Whether a unit or stability row is measured at ``point`` of this plan."""
+    labelled = plan.dataset.labelled
+    if row.needs_labels and not labelled:
+        return False
+    if point.key == CLEAN and not row.at_clean:
+        return False
+    if row.on_demand:
+        return not labelled or any(c.metric == row.name for c in plan.spec.criteria)
+    return True
+
+
+def measure(plan: TestPlan, point: Point, source: Resampled, class_ids: list[int]) -> tuple[dict, dict]:
+    """The registry's metrics of one unit at ``point``: (metrics, per-class metrics)."""
+    task = plan.spec.task
+    rows = [r for r in metrics_for(task, scopes=("unit", "stability")) if _wanted(r, plan, point)]
+    metrics = {r.name: source.value(r.name) for r in rows}
+    per_class_rows = [r for r in class_metrics(task) if _wanted(r, plan, point)]
+    per_class = {c: {r.name: source.value(r.name, c) for r in per_class_rows} for c in class_ids} if per_class_rows else {}
+    return metrics, per_class
+
+
 def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
     """Metrics of every unit of the plan, from the store."""
     units: dict[tuple[str, str], UnitResult] = {}
     labelled = plan.dataset.labelled
     if plan.spec.task == "detection":
         category_ids = sorted(plan.dataset.classes) or _predicted_categories(plan, store)
-        wants_consistency = not labelled or any(c.metric == "consistency" for c in plan.spec.criteria)
         clean_detections: dict[str, list[ImageDetections]] = {}
         for point in plan.points:
-            targets = targets_of(plan, store, point.key) if labelled else []
+            targets = targets_of(plan, store, point.key) if labelled else None
             for model in plan.models:
                 detections = detections_of(store.predictions(model.name, point.key))
-                unit = UnitResult(model.name, point.key, {})
-                if labelled:
-                    result = evaluate_detection(targets, detections, category_ids=category_ids)
-                    per_class = {c: dict(v) for c, v in result.per_class.items()}
-                    if point.key == CLEAN:  # the detection-aware confusion counts of the clean table
-                        confusion = detection_confusion(targets, detections, category_ids=category_ids)
-                        for c, counts in confusion.per_class.items():
-                            per_class.setdefault(c, {}).update(
-                                tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
-                            )
-                    unit = UnitResult(model.name, point.key, dict(result.stats), per_class, result)
                 if point.key == CLEAN:
                     clean_detections[model.name] = detections
-                elif wants_consistency:
-                    consistency = consistency_eval(clean_detections[model.name], detections, category_ids=category_ids)
-                    unit.metrics["consistency"] = consistency.stats["map"]
-                    unit.extra["consistency"] = consistency
-                units[(model.name, point.key)] = unit
+                unit = DetectionUnit(detections, category_ids=category_ids, targets=targets,
+                                     clean=clean_detections[model.name])
+                metrics, per_class = measure(plan, point, unit, unit.class_ids)
+                if labelled and point.key == CLEAN:  # the detection-aware confusion counts of the clean table
+                    confusion = detection_confusion(targets, detections, category_ids=category_ids)  # type: ignore[arg-type]
+                    for c, counts in confusion.per_class.items():
+                        per_class.setdefault(c, {}).update(
+                            tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
+                        )
+                units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
     else:
         clean_top1: dict[str, np.ndarray] = {}
         for model in plan.models:
             for point in plan.points:
                 rows = store.predictions(model.name, point.key)
                 logits = np.stack([rows[r.image_id] for r in plan.dataset.records])
-                top1 = logits.argmax(axis=1)
                 if point.key == CLEAN:
-                    clean_top1[model.name] = top1
+                    clean_top1[model.name] = logits.argmax(axis=1)
                 # Unlabelled data: the model's own clean answers are the pseudo labels (label-free metrics only).
                 labels = (
                     np.array([r.label for r in plan.dataset.records], dtype=np.int64) if labelled else clean_top1[model.name]
                 )
-                metrics: dict[str, float | None] = {}
-                per_class: dict = {}
-                if labelled:
-                    result = evaluate_classification(labels, logits)
-                    metrics, per_class = dict(result.stats), dict(result.per_class)
-                metrics["flip_rate"] = flip_rate(clean_top1[model.name], top1)
-                units[(model.name, point.key)] = UnitResult(
-                    model.name, point.key, metrics, per_class, (labels, logits, clean_top1[model.name])
-                )
+                unit = ClassificationUnit(labels, logits, clean_top1=clean_top1[model.name])
+                metrics, per_class = measure(plan, point, unit, unit.class_ids)
+                units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
     return Evaluation(plan, units)

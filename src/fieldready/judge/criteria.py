@@ -1,29 +1,44 @@
-"""Judge: criteria → pass / fail / inconclusive per model; models → GO / NO-GO / INCONCLUSIVE; ranking.
+"""Criteria: a criterion's measured value, its verdict, its drop floor and margin; models → GO / NO-GO / INCONCLUSIVE.
 
 Threshold semantics, in one place and used everywhere:
 - ``at_least t``: value ≥ t;  ``at_most t``: value ≤ t;
 - ``max_drop t``: drop = (clean − on) / clean ≤ t, for a metric where higher is better
   ((on − clean) / clean where lower is better), ``on`` averaged over the condition's points;
 - ``max_drop_vs_baseline t``: drop = (baseline − model) / baseline ≤ t on the same scope (mirrored
-  where lower is better); both drops are fractions, so 0.05 means 5 %.
+  where lower is better); both drops are fractions, so 0.05 means 5 %, and the metric's floor is
+  reference · (1 − t) (reference · (1 + t) where lower is better).
 A criterion's value is computed by one function of metric look-ups; looking up point estimates
-gives the value, looking up bootstrap replicates (arrays) gives its distribution — same code.
+gives the value, looking up bootstrap replicates (arrays) gives its distribution — same code, and
+the aggregates are the ones of ``fieldready.evaluate.metrics.robustness``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import numpy as np
 
-from fieldready.evaluate.metrics import robustness
-from fieldready.plan import CLEAN, TestPlan
-from fieldready.judge.results import CriterionResult
-from fieldready.spec.metric_names import lookup
-from fieldready.spec.models import Criterion
+from fieldready.evaluate.metrics.registry import MetricDef, get_metric, lookup
+from fieldready.evaluate.metrics.robustness import AggregateInputs, Profile, Value, mean, ratio
+from fieldready.judge.results import CriterionResult, json_number
+from fieldready.plan import CLEAN, ConditionEntry, TestPlan
+from fieldready.spec.models import Criterion, SeverityScope
 
-__all__ = ["Lookup", "criterion_id", "describe", "scope_label", "criterion_value", "judge", "model_verdict", "scope_points"]
+__all__ = [
+    "Lookup",
+    "criterion_id",
+    "describe",
+    "scope_label",
+    "scope_points",
+    "criterion_value",
+    "drop_reference",
+    "drop_floor",
+    "margin",
+    "judge",
+    "model_verdict",
+    "severity_note",
+]
 
-Value = float | np.ndarray
 # (model, point key, metric name, class id or None) → value (float) or replicates (array)
 Lookup = Callable[[str, str, str, int | None], Value]
 
@@ -33,15 +48,22 @@ def criterion_id(index: int, criterion: Criterion) -> str:
     return criterion.id or f"c{index + 1}"
 
 
+def _row(task: str, criterion: Criterion) -> MetricDef:
+    row = lookup(task, criterion.metric)
+    if row is None:  # the spec checks refuse it first; this names it for API callers
+        raise KeyError(f"criterion metric {criterion.metric!r} is not a {task} metric")
+    return row
+
+
 def describe(criterion: Criterion, task: str = "detection") -> str:
     """A one-line human reading of a criterion."""
     if criterion.description:
         return criterion.description
     what = criterion.metric + (f"[{criterion.class_}]" if criterion.class_ else "")
-    meta = lookup(task, criterion.metric)
-    aggregate = meta is not None and meta.scope == "aggregate"
+    row = lookup(task, criterion.metric)
+    aggregate = row is not None and row.scope == "aggregate"
     if aggregate and criterion.on in ("clean", "all"):
-        scope = " over all conditions" if criterion.metric != "production_score" else " under the production mix"
+        scope = " under the production mix" if row.production_mix else " over all conditions"  # type: ignore[union-attr]
     else:
         scope = " over all conditions" if criterion.on == "all" else f" on {criterion.on}"
     if criterion.severities is not None:
@@ -60,9 +82,9 @@ def describe(criterion: Criterion, task: str = "detection") -> str:
 
 def scope_label(criterion: Criterion, task: str) -> str:
     """Where a criterion is measured, in words: clean, a condition, all conditions or the production mix."""
-    meta = lookup(task, criterion.metric)
-    if meta is not None and meta.scope == "aggregate" and criterion.on in ("clean", "all"):
-        label = "production mix" if criterion.metric == "production_score" else "all conditions"
+    row = lookup(task, criterion.metric)
+    if row is not None and row.scope == "aggregate" and criterion.on in ("clean", "all"):
+        label = "production mix" if row.production_mix else "all conditions"
     else:
         label = "all conditions" if criterion.on == "all" else criterion.on
     return label + (f" / class {criterion.class_}" if criterion.class_ else "")
@@ -86,81 +108,80 @@ def scope_points(plan: TestPlan, criterion: Criterion) -> list[str]:
     return [p.key for p in points]
 
 
-def _mean(values: list[Value]) -> Value:
-    return sum(values[1:], values[0]) / len(values)
-
-
-def _ratio(num: Value, den: Value) -> Value:
-    """num / den for floats or replicate arrays; a zero denominator gives NaN (undecidable), not an error."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.true_divide(num, den)
-    out = np.where(np.isfinite(out), out, np.nan)
-    return out if isinstance(num, np.ndarray) or isinstance(den, np.ndarray) else float(out)
-
-
 def _drop(reference: Value, value: Value, higher_is_better: bool) -> Value:
     delta = (reference - value) if higher_is_better else (value - reference)
-    return _ratio(delta, reference)
+    return ratio(delta, reference)
 
 
 def criterion_value(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> Value:
     """The measured value the criterion's threshold is compared with (a drop for the drop kinds)."""
-    task = plan.spec.task
-    meta = lookup(task, criterion.metric)
-    assert meta is not None  # the spec checks guarantee it
-    class_id = _class_id(plan, criterion.class_)
-
-    def at(m: str, points: list[str], name: str) -> Value:
-        return _mean([get(m, p, name, class_id) for p in points])
-
-    if meta.scope == "aggregate":
-        value = _aggregate(plan, criterion, model, get)
+    row = _row(plan.spec.task, criterion)
+    if row.scope == "aggregate":
+        value = _aggregate(plan, row, criterion, model, get)
         if criterion.kind == "max_drop_vs_baseline":
-            return _drop(_aggregate(plan, criterion, plan.spec.baseline, get), value, meta.higher_is_better)
+            return _drop(_aggregate(plan, row, criterion, plan.spec.baseline, get), value, row.higher_is_better)  # type: ignore[arg-type]
         return value
-    name = "ap" if meta.scope == "class" and task == "detection" else criterion.metric
-    name = "accuracy" if meta.scope == "class" and task == "classification" else name
-    points = scope_points(plan, criterion)
-    value = at(model, points, name)
+    class_id = _class_id(plan, criterion.class_)
+    value = mean([get(model, p, criterion.metric, class_id) for p in scope_points(plan, criterion)])
+    reference = drop_reference(plan, criterion, model, get)
+    return value if reference is None else _drop(reference, value, row.higher_is_better)
+
+
+def drop_reference(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> Value | None:
+    """What a drop criterion's drop is measured against: the model's clean value (``max_drop``), or the
+    baseline on the same scope (``max_drop_vs_baseline``); None for ``at_least``/``at_most``."""
+    if criterion.kind not in ("max_drop", "max_drop_vs_baseline"):
+        return None
+    row = _row(plan.spec.task, criterion)
+    if row.scope == "aggregate":
+        return _aggregate(plan, row, criterion, plan.spec.baseline, get) if criterion.kind == "max_drop_vs_baseline" else None  # type: ignore[arg-type]
+    class_id = _class_id(plan, criterion.class_)
     if criterion.kind == "max_drop":
-        return _drop(at(model, [CLEAN], name), value, meta.higher_is_better)
-    if criterion.kind == "max_drop_vs_baseline":
-        return _drop(at(plan.spec.baseline, points, name), value, meta.higher_is_better)
-    return value
+        return get(model, CLEAN, criterion.metric, class_id)
+    return mean([get(plan.spec.baseline, p, criterion.metric, class_id) for p in scope_points(plan, criterion)])  # type: ignore[arg-type]
 
 
-def _aggregate(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> Value:
-    """mPC, rPC, mCE, relative mCE or production score of ``model`` over the criterion's conditions."""
+def drop_floor(reference: float | None, threshold: float, *, higher_is_better: bool) -> float | None:
+    """The metric's value at which a drop of ``threshold`` (a fraction) from ``reference`` is reached.
+
+    ``reference · (1 − t)`` where higher is better, ``reference · (1 + t)`` where lower is better: a
+    drop is relative, so a 10 % drop from 0.8 is a floor of 0.72, not 0.7.
+
+    >>> drop_floor(0.8, 0.1, higher_is_better=True)
+    0.72
+    """
+    if reference is None or not np.isfinite(reference):
+        return None
+    return float(reference * (1.0 - threshold) if higher_is_better else reference * (1.0 + threshold))
+
+
+def margin(kind: str, value: float | None, threshold: float) -> float | None:
+    """How far ``value`` is from ``threshold`` on its passing side (negative when it fails)."""
+    if value is None:
+        return None
+    return value - threshold if kind == "at_least" else threshold - value
+
+
+def _profile(plan: TestPlan, conditions: list[ConditionEntry], model: str, get: Lookup) -> Profile:
     primary = plan.primary_metric
-    higher = lookup(plan.spec.task, primary).higher_is_better  # type: ignore[union-attr]
-    clean = get(model, CLEAN, primary, None)
-    if criterion.metric == "production_score":  # always the whole declared mix
-        means = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in plan.conditions}
-        return robustness.production_score(clean, means, {c.name: c.frequency for c in plan.conditions})
-    conditions = plan.conditions if criterion.on in ("all", "clean") else [c for c in plan.conditions if c.name == criterion.on]
-    per_condition = {c.name: _mean([get(model, p.key, primary, None) for p in c.points]) for c in conditions}
-    mpc = _mean(list(per_condition.values()))
-    if criterion.metric == "mpc":
-        return mpc
-    if criterion.metric == "rpc":
-        return _ratio(mpc, clean)
-    # mCE family: errors E = 1 − metric (or the metric itself when lower is better), normalised by the baseline.
+    return Profile(
+        clean=get(model, CLEAN, primary, None),
+        conditions={c.name: [get(model, p.key, primary, None) for p in c.points] for c in conditions},
+    )
+
+
+def _aggregate(plan: TestPlan, row: MetricDef, criterion: Criterion, model: str, get: Lookup) -> Value:
+    """An aggregate metric (mPC, rPC, mCE, …) of ``model`` over the criterion's conditions, by its registry row."""
+    on = plan.conditions if criterion.on in ("all", "clean") else [c for c in plan.conditions if c.name == criterion.on]
     base = plan.spec.baseline
-
-    def err(m: str, key: str) -> Value:
-        v = get(m, key, primary, None)
-        return (1.0 - v) if higher else v
-
-    ces = []
-    for c in conditions:
-        keys = [p.key for p in c.points]
-        e_model = [err(model, k) for k in keys]
-        e_base = [err(base, k) for k in keys]
-        if criterion.metric == "relative_mce":
-            e_model = [e - err(model, CLEAN) for e in e_model]
-            e_base = [e - err(base, CLEAN) for e in e_base]
-        ces.append(_ratio(sum(e_model[1:], e_model[0]), sum(e_base[1:], e_base[0])))
-    return _mean(ces)
+    inputs = AggregateInputs(
+        model=_profile(plan, on, model, get),
+        production=_profile(plan, plan.conditions, model, get),
+        frequencies={c.name: c.frequency for c in plan.conditions},
+        higher_is_better=get_metric(plan.primary_metric).higher_is_better,
+        baseline=_profile(plan, on, base, get) if base is not None and row.needs_baseline else None,
+    )
+    return row.aggregate(inputs)  # type: ignore[misc]
 
 
 def _class_id(plan: TestPlan, name: str | None) -> int | None:
@@ -190,3 +211,22 @@ def model_verdict(criteria: list[CriterionResult]) -> str:
         return "GO"
     return "INCONCLUSIVE"
 
+
+def severity_note(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> str:
+    """For a criterion on a condition with several severities: which of them fail on their own.
+
+    "fails at 1.5, 2 (passes at 0.5, 1)" tells a reader what would change the decision.
+    """
+    condition = next((c for c in plan.conditions if c.name == criterion.on), None)
+    if condition is None or len(condition.points) < 2 or criterion.severities is not None:
+        return ""
+    failing, passing = [], []
+    for point in condition.points:
+        if point.severity is None:
+            return ""
+        alone = criterion.model_copy(update={"severities": SeverityScope(min=point.severity, max=point.severity)})
+        value = json_number(criterion_value(plan, alone, model, get))  # type: ignore[arg-type]
+        (passing if judge(value, alone) else failing).append(point.label)
+    if not failing:
+        return f"each severity passes on its own ({', '.join(passing)}); only their combination is borderline"
+    return f"fails at {', '.join(failing)}" + (f" (passes at {', '.join(passing)})" if passing else " (every severity)")

@@ -1,13 +1,15 @@
-"""Failure gallery: the images whose predictions changed most under a condition, drawn for the report.
+"""Failure mining: the images whose predictions changed most under a condition, and what the gallery shows of them.
 
 Mining reads predictions from the store (a change score per image and point against the model's
-own clean prediction); only the few chosen images are decoded again and re-corrupted — their
-per-image seeds make the pixels identical to those the model saw in the run.
+own clean prediction). For each chosen image the judge gathers the evidence a gallery image shows —
+the pixels the model saw (decoded again and re-corrupted: per-image seeds make them identical to
+the run's), its output and the ground truth at clean and at the point — and the report draws it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +17,15 @@ import torch
 
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord, ImageTargets
-from fieldready.errors import StoreError
 from fieldready.evaluate.evaluate import detections_of, targets_of
 from fieldready.evaluate.metrics.classification import softmax
 from fieldready.evaluate.metrics.failures import change_scores, classification_change_scores
-from fieldready.plan import CLEAN, TestPlan
-from fieldready.report.gallery import draw_classification, draw_detections
-from fieldready.judge.results import GalleryItem, Results
 from fieldready.execute.runner import corrupt_point
-from fieldready.execute.store import ResultStore, write_atomic
+from fieldready.execute.store import ResultStore
+from fieldready.judge.results import GalleryItem, Panel, Results
+from fieldready.plan import CLEAN, TestPlan
 
-__all__ = ["mine_failures", "build_gallery"]
+__all__ = ["PER_MODEL", "Failure", "Panel", "mine_failures", "failure_gallery"]
 
 PER_MODEL = 4
 _CHANGE = {
@@ -34,13 +34,22 @@ _CHANGE = {
 }
 
 
-def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL) -> list[tuple[float, int, str]]:
-    """(score, image id, point key) of the ``top`` largest changes vs clean, one entry per image."""
+@dataclass(frozen=True)
+class Failure:
+    """One mined failure: an image whose output changed by ``score`` at ``point`` (a point key)."""
+
+    score: float
+    image_id: int
+    point: str
+
+
+def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL) -> list[Failure]:
+    """The ``top`` largest changes vs clean, one per image, the worst of each condition first."""
     clean = store.predictions(model, CLEAN)
     ids = sorted(clean)
     detection = plan.spec.task == "detection"
     reference = detections_of(clean) if detection else np.stack([clean[i] for i in ids])
-    candidates: list[tuple[float, int, str]] = []
+    candidates: list[Failure] = []
     for condition in plan.conditions:
         for point in condition.points:
             rows = store.predictions(model, point.key)
@@ -48,107 +57,84 @@ def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = 
                 scores = change_scores(reference, detections_of(rows))
             else:
                 scores = classification_change_scores(reference, np.stack([rows[i] for i in ids]))
-            candidates += [(float(s), i, point.key) for s, i in zip(scores, ids)]
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+            candidates += [Failure(float(s), i, point.key) for s, i in zip(scores, ids)]
+    candidates.sort(key=lambda c: (-c.score, c.image_id, c.point))
     # Spread the examples over conditions: the worst image of each condition first, then the rest.
     condition_of = {p.key: c.name for c in plan.conditions for p in c.points}
     firsts, seen_conditions = [], set()
     for cand in candidates:
-        if condition_of[cand[2]] not in seen_conditions:
-            seen_conditions.add(condition_of[cand[2]])
+        if condition_of[cand.point] not in seen_conditions:
+            seen_conditions.add(condition_of[cand.point])
             firsts.append(cand)
     chosen, seen = [], set()
-    for score, image_id, key in firsts + candidates:
-        if score <= 0 or image_id in seen:
+    for cand in firsts + candidates:
+        if cand.score <= 0 or cand.image_id in seen:
             continue
-        seen.add(image_id)
-        chosen.append((score, image_id, key))
+        seen.add(cand.image_id)
+        chosen.append(cand)
         if len(chosen) == top:
             break
     return chosen
 
 
-def build_gallery(plan: TestPlan, store: ResultStore, results: Results, run_dir: Path, *, device: torch.device) -> Results:
-    """Write gallery PNGs under ``run_dir/gallery`` and return results with each model's gallery."""
-    folder = Path(run_dir) / "gallery"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"{folder}: cannot create the gallery folder ({exc.strerror})") from None
+def failure_gallery(
+    plan: TestPlan, store: ResultStore, results: Results, *, device: torch.device
+) -> tuple[Results, list[Panel]]:
+    """``results`` with each model's gallery items, and the panels (two per item) the report draws."""
     records = {r.image_id: r for r in plan.dataset.records}
-    by_name = {m.name: m for m in results.models}
+    galleries: dict[str, list[GalleryItem]] = {}
+    panels: list[Panel] = []
     for entry in plan.models:
         items = []
-        for n, (score, image_id, key) in enumerate(mine_failures(plan, store, entry.name)):
-            point = plan.point(key)
-            record = records[image_id]
-            clean_img = decode_images([record], device)
-            corrupted = corrupt_point(clean_img, point, [image_id], seed=plan.seed).images
-            pair = [_to_uint8(clean_img), _to_uint8(corrupted)]
-            stem = f"{_stem(entry.name)}-{n}"
-            pngs = _draw(plan, store, entry.name, record, [CLEAN, key], pair)
-            for suffix, png in zip(("clean", "corrupted"), pngs):
-                _write(folder / f"{stem}-{suffix}.png", png)
-            items.append(
-                GalleryItem(
-                    image_id=image_id,
-                    condition=point.condition,
-                    label=point.label,
-                    score=round(score, 6),
-                    clean_png=f"gallery/{stem}-clean.png",
-                    corrupted_png=f"gallery/{stem}-corrupted.png",
-                    caption=f"{Path(record.path).name}: {point.condition} {point.label}; {_CHANGE[plan.spec.task]} {score:.2f}",
-                )
+        for n, failure in enumerate(mine_failures(plan, store, entry.name)):
+            point = plan.point(failure.point)
+            record = records[failure.image_id]
+            stem = f"gallery/{_stem(entry.name)}-{n}"
+            item = GalleryItem(
+                image_id=failure.image_id,
+                condition=point.condition,
+                label=point.label,
+                score=round(failure.score, 6),
+                clean_png=f"{stem}-clean.png",
+                corrupted_png=f"{stem}-corrupted.png",
+                caption=f"{Path(record.path).name}: {point.condition} {point.label}; "
+                f"{_CHANGE[plan.spec.task]} {failure.score:.2f}",
             )
-        by_name[entry.name].gallery = items
-    return results
+            items.append(item)
+            panels += _panels(plan, store, entry.name, record, failure, item, device)
+        galleries[entry.name] = items
+    models = [m.model_copy(update={"gallery": galleries.get(m.name, [])}) for m in results.models]
+    return results.model_copy(update={"models": models}), panels
 
 
-def _draw(
-    plan: TestPlan, store: ResultStore, model: str, record: ImageRecord, keys: list[str], images: list[np.ndarray]
-) -> list[bytes]:
-    """PNGs of one image at each point: boxes (ground truth and predictions) or labels drawn on it."""
+def _panels(
+    plan: TestPlan, store: ResultStore, model: str, record: ImageRecord, failure: Failure, item: GalleryItem,
+    device: torch.device,
+) -> list[Panel]:
+    """The clean and the corrupted panel of one failure."""
     image_id = record.image_id
+    clean_img = decode_images([record], device)
+    corrupted = corrupt_point(clean_img, plan.point(failure.point), [image_id], seed=plan.seed).images
+    keys = [CLEAN, failure.point]
     preds = [store.predictions(model, key, [image_id])[image_id] for key in keys]
     out = []
-    for key, image, pred in zip(keys, images, preds):
+    for key, image, pred, path in zip(keys, (clean_img, corrupted), preds, (item.clean_png, item.corrupted_png)):
+        pixels = _to_uint8(image)
         if plan.spec.task == "detection":
             target = (
                 targets_of(plan, store, key, [image_id])[0]
                 if plan.dataset.labelled
                 else ImageTargets(image_id, np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
             )
-            out.append(
-                draw_detections(
-                    image,
-                    gt_boxes=target.boxes,
-                    gt_labels=target.labels,
-                    boxes=pred[:, :4],
-                    scores=pred[:, 4],
-                    labels=pred[:, 5].astype(np.int64),
-                    class_names=plan.dataset.classes,
-                )
-            )
+            out.append(Panel(path, pixels, dict(plan.dataset.classes), gt_boxes=target.boxes, gt_labels=target.labels,
+                             boxes=pred[:, :4], scores=pred[:, 4], labels=pred[:, 5].astype(np.int64)))
         else:
             probs = softmax(pred[None])[0]
             clean_answer = int(preds[0].argmax())  # unlabelled data: the clean answer stands in for the label
-            out.append(
-                draw_classification(
-                    image,
-                    true_label=record.label if record.label is not None else clean_answer,
-                    pred_label=int(probs.argmax()),
-                    prob=float(probs.max()),
-                    class_names=plan.dataset.classes,
-                )
-            )
+            out.append(Panel(path, pixels, dict(plan.dataset.classes),
+                             true_label=record.label if record.label is not None else clean_answer,
+                             pred_label=int(probs.argmax()), prob=float(probs.max())))
     return out
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot write the gallery image ({exc.strerror}); free disk space and run the same command again") from None
 
 
 def _to_uint8(images: torch.Tensor) -> np.ndarray:

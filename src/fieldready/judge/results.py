@@ -1,21 +1,25 @@
-"""The shape of ``results.json``: every number the report shows, and nothing the report computes.
+"""The judge's hand-off to the report: ``Results`` (the shape of ``results.json``) and gallery ``Panel``s.
 
-Evaluation and judging fill these models; rendering only reads them, so ``fieldready report DIR``
-re-renders a run from its ``results.json`` alone.
+The judge fills these models — measured values, intervals, verdicts, and the figures derived from
+them (drop floors, margins, what would change a decision, significance words); rendering only
+reads them, so ``fieldready report DIR`` re-renders a run from its ``results.json`` alone.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fieldready.evaluate.metrics.info import json_number
-
 __all__ = [
+    "json_number",
     "Verdict",
+    "Significance",
+    "SignoffEntry",
     "CriterionResult",
     "ConditionResult",
     "ClassResult",
@@ -27,10 +31,19 @@ __all__ = [
     "Provenance",
     "Results",
     "Number",
+    "Panel",
     "results_json",
 ]
 
 Verdict = Literal["GO", "NO-GO", "INCONCLUSIVE"]
+
+
+def json_number(value: float | None) -> float | None:
+    """A metric value as results.json stores it: NaN, ±inf and None all become None ("no data")."""
+    if value is None:
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 
 def _interval(bounds: list[float] | None) -> list[float] | None:
@@ -65,6 +78,11 @@ class CriterionResult(_Model):
     ci: Interval = None
     confidence: Number = None
     note: str = ""
+    # For the drop kinds: the value of the metric at which the drop equals the threshold, i.e.
+    # reference · (1 − t) where higher is better (· (1 + t) where lower is better); charts draw it.
+    floor: Number = None
+    # How far the value is from the threshold on its passing side (negative: on the failing side).
+    margin: Number = None
 
 
 class ConditionResult(_Model):
@@ -76,6 +94,9 @@ class ConditionResult(_Model):
     level: int | None = None
     label: str = ""
     metrics: dict[str, Number]
+    # How much the primary metric got worse than clean at this point (clean − value where higher is
+    # better, value − clean where lower is better): the report's heat map.
+    drop: Number = None
 
 
 class ClassResult(_Model):
@@ -101,11 +122,25 @@ class GalleryItem(_Model):
     caption: str = ""
 
 
+class Significance(_Model):
+    """How a paired difference reads at 95 %: a word and the tests behind it."""
+
+    word: Literal[
+        "significantly better",
+        "significantly worse",
+        "not clearly distinguishable at 95 %",
+        "not distinguishable at 95 %",
+        "not assessed",
+    ]
+    reason: str
+
+
 class Comparison(_Model):
     """A candidate against the baseline on the same images: paired differences (model − baseline)."""
 
     against: str
     metric: str
+    higher_is_better: bool = True
     clean_difference: Number = None
     clean_ci: Interval = None
     production_difference: Number = None
@@ -113,6 +148,8 @@ class Comparison(_Model):
     mcnemar_p: Number = None
     wins: int | None = None
     losses: int | None = None
+    clean_significance: Significance | None = None
+    production_significance: Significance | None = None
 
 
 class ModelResult(_Model):
@@ -135,6 +172,8 @@ class ModelResult(_Model):
     gallery: list[GalleryItem] = Field(default_factory=list)
     comparison: Comparison | None = None
     error: str | None = None
+    # Sentences saying what would flip this model's verdict (or how close the closest call is).
+    change: list[str] = Field(default_factory=list)
 
 
 class ConditionInfo(_Model):
@@ -153,6 +192,15 @@ class Recommendation(_Model):
 
     model: str | None
     reason: str
+
+
+class SignoffEntry(_Model):
+    """A sign-off line of the report: a role, and the name, date and decision once signed."""
+
+    role: str
+    name: str = ""
+    date: str = ""
+    decision: str = ""
 
 
 class Provenance(_Model):
@@ -191,7 +239,7 @@ class Results(_Model):
     conditions: list[ConditionInfo] = Field(default_factory=list)
     models: list[ModelResult]
     recommendation: Recommendation
-    signoff: list[dict[str, str]] = Field(default_factory=list)
+    signoff: list[SignoffEntry] = Field(default_factory=list)
     page_size: Literal["A4", "Letter"] = "A4"
     provenance: Provenance
 
@@ -214,3 +262,24 @@ def results_json(results: Results) -> str:
     rather than a file other tools cannot parse.
     """
     return json.dumps(_strict(results.model_dump(mode="json")), indent=2, allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One gallery image as the judge found it: the pixels and what is to be drawn on them.
+
+    Detection: ground truth and predicted boxes (``gt_*``, ``boxes``, ``scores``, ``labels``);
+    classification: the true class, the predicted class and its probability.
+    """
+
+    path: str  # where the PNG goes, relative to the run directory
+    image: np.ndarray  # HxWx3 uint8 RGB
+    classes: dict[int, str]
+    gt_boxes: np.ndarray | None = None
+    gt_labels: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    true_label: int | None = None
+    pred_label: int | None = None
+    prob: float | None = None

@@ -27,7 +27,7 @@ from fieldready.errors import DataError, PlanError, SpecError
 from fieldready.plan.samplesize import sample_size_warnings
 from fieldready.spec.checks import condition_name
 from fieldready.spec.loader import LoadedSpec
-from fieldready.spec.metric_names import PRIMARY
+from fieldready.evaluate.metrics.registry import PRIMARY
 from fieldready.spec.models import Condition, ModelSpec
 from fieldready.spec.presets import expand_conditions
 from fieldready.usercode import source_files

@@ -1,7 +1,8 @@
 """Turn ``Results`` into exactly what the report page shows: formatted strings, rows and inline SVG.
 
-Nothing here measures or judges: numbers come from ``results.json``; the only arithmetic is for
-display (a drop = clean − value in the heat map, a margin to a threshold in the summary wording).
+Nothing here measures, judges or derives: every number, floor, margin, significance word and
+"what would change" sentence comes from ``results.json`` as the judge wrote it; this module only
+formats them (with the judge's number formats, so tables and sentences agree).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fieldready.errors import ReportError
+from fieldready.judge.readings import STATUS_WORD, fmt, fmt_p, threshold_text
+from fieldready.judge.readings import fmt_ci as _fmt_ci
+from fieldready.judge.results import ConditionResult, CriterionResult, ModelResult, Results, Significance
 from fieldready.report import charts
 from fieldready.report.gallery import png_data_uri
-from fieldready.judge.results import ConditionResult, CriterionResult, ModelResult, Results
 
 __all__ = [
     "SECTIONS",
@@ -41,23 +44,7 @@ _VERDICT_STYLE = {
     "NO-GO": ("nogo", "✘"),
     "INCONCLUSIVE": ("inconclusive", "?"),
 }
-_STATUS = {True: ("PASS", "pass", "✔"), False: ("FAIL", "fail", "✘"), None: ("INCONCLUSIVE", "inconclusive", "?")}
-_KIND_TEXT = {"at_least": "≥ {t}", "at_most": "≤ {t}", "max_drop": "drop ≤ {t}", "max_drop_vs_baseline": "drop vs baseline ≤ {t}"}
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    """Format a number for a table: '—' for missing, fewer decimals for large magnitudes."""
-    if value is None or value != value:  # NaN check without importing math
-        return "—"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.{digits}f}"
-
-
-def _fmt_ci(ci: list[float] | None) -> str:
-    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci and len(ci) == 2 else ""
+_STATUS = {k: (word, word.lower(), icon) for (k, word), icon in zip(STATUS_WORD.items(), ("✔", "✘", "?"))}
 
 
 def _fmt_signed(value: float | None) -> str:
@@ -72,12 +59,6 @@ def _fmt_signed(value: float | None) -> str:
 
 def _fmt_signed_ci(ci: list[float] | None) -> str:
     return f"[{_fmt_signed(ci[0])}, {_fmt_signed(ci[1])}]" if ci and len(ci) == 2 else ""
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None or p != p:
-        return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _fmt_count(value: float | None) -> str:
@@ -141,8 +122,7 @@ class Anchors:
         return f"result-{self.criteria[cid]}--{self.models[index]}"
 
 
-def _threshold_text(c: CriterionResult) -> str:
-    return _KIND_TEXT[c.kind].format(t=fmt(c.threshold))
+_threshold_text = threshold_text
 
 
 def _duration(seconds: float) -> str:
@@ -333,57 +313,6 @@ def _issue(c: CriterionResult, anchors: Anchors) -> Issue:
                  anchors.criterion(c.id))
 
 
-def _margin(c: CriterionResult) -> float | None:
-    """How far a passing value is from its threshold, in the criterion's own direction."""
-    if c.value is None:
-        return None
-    return c.value - c.threshold if c.kind == "at_least" else c.threshold - c.value
-
-
-def _what_would_change(m: ModelResult) -> list[str]:
-    """Sentences, derived from the criteria results, saying what would flip this model's verdict."""
-    if m.error:
-        return [f"{m.name} did not complete ({m.error}); fixing the run is needed before any verdict."]
-    blocking = [c for c in m.criteria if c.blocking]
-    failed = [c for c in blocking if c.passed is False]
-    open_ = [c for c in blocking if c.passed is None]
-    out: list[str] = []
-    if failed:
-        head = ", ".join(
-            f"{c.id} ({c.description}: {fmt(c.value)} vs {_threshold_text(c)}{'; ' + c.note if c.note else ''})"
-            for c in failed
-        )
-        if len(failed) == 1:
-            after = "GO" if not open_ else "INCONCLUSIVE until " + ", ".join(c.id for c in open_) + " is settled"
-            out.append(f"{m.name} fails only on {head}; meeting that criterion would make it {after}.")
-        else:
-            out.append(f"{m.name} fails {len(failed)} blocking criteria: {head}; all of them must pass for GO.")
-    elif open_:
-        for c in open_:
-            ci = f"its confidence interval {_fmt_ci(c.ci)}" if c.ci else "its uncertainty"
-            out.append(
-                f"{m.name} is undecided on {c.id} ({c.description}): {ci} straddles the threshold "
-                f"{_threshold_text(c)} (measured {fmt(c.value)}). More test images narrow the interval: "
-                f"entirely on the passing side makes it GO, on the failing side NO-GO."
-                + (f" Per severity it {c.note}." if c.note else "")
-            )
-    else:
-        margins = [(mg, c) for c in blocking if (mg := _margin(c)) is not None]
-        if margins:
-            mg, c = min(margins, key=lambda t: t[0])
-            out.append(
-                f"{m.name} passes every blocking criterion; the closest call is {c.id} ({c.description}): "
-                f"{fmt(c.value)} vs {_threshold_text(c)}, a margin of {fmt(mg)}. A change of that size would make it NO-GO."
-            )
-        else:
-            out.append(f"{m.name} has no blocking criteria with measured values.")
-    warn = [c for c in m.criteria if not c.blocking and c.passed is not True]
-    if warn:
-        out.append("Warnings (non-blocking, do not change the verdict): " + ", ".join(
-            f"{c.id} {_STATUS[c.passed][0].lower()}" for c in warn) + ".")
-    return out
-
-
 def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
     out = []
     for i, m in enumerate(r.models):
@@ -394,7 +323,7 @@ def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
             rank="—" if m.rank is None else str(m.rank),
             production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci),
             clean_primary=fmt(m.clean.get(r.primary_metric)), issues=issues,
-            change=_what_would_change(m), error=m.error, recommended=r.recommendation.model == m.name,
+            change=list(m.change), error=m.error, recommended=r.recommendation.model == m.name,
         ))
     return out
 
@@ -451,36 +380,8 @@ def _comparison(r: Results) -> TableView:
     return TableView(["", *[m.name for m in r.models]], rows)
 
 
-def _higher_is_better(metric: str) -> bool:
-    """The metric's direction from fieldready's metric table (imported lazily; unknown = higher is better)."""
-    from fieldready.evaluate.metrics import METRICS
-
-    info = METRICS.get(metric)
-    return True if info is None else info.higher_is_better
-
-
-def _significance(diff: float | None, ci: list[float] | None, p: float | None,
-                  higher: bool) -> tuple[str, str]:
-    """(word, reason) read from a difference's CI and/or McNemar's p at 95 %: a display decision only.
-
-    Significant means every available test says so: the CI excludes 0 and/or p < 0.05. When the two
-    disagree the difference is called not clearly distinguishable, with both facts in the reason.
-    """
-    tests: list[tuple[bool, str]] = []
-    if ci and len(ci) == 2:
-        excl = ci[0] > 0 or ci[1] < 0
-        tests.append((excl, "95 % CI excludes 0" if excl else "95 % CI includes 0"))
-    if p is not None and p == p:
-        tests.append((p < 0.05, "McNemar p < 0.001" if p < 0.001 else f"McNemar p = {_fmt_p(p)}"))
-    if diff is None or not tests:
-        return "not assessed", "no interval or test in the results"
-    reason = ", ".join(t for _, t in tests)
-    if all(sig for sig, _ in tests):
-        better = (diff > 0) == higher
-        return ("significantly better" if better else "significantly worse"), reason
-    if any(sig for sig, _ in tests):
-        return "not clearly distinguishable at 95 %", reason + " (the tests disagree)"
-    return "not distinguishable at 95 %", reason
+def _reading(s: Significance | None) -> tuple[str, str]:
+    return (s.word, s.reason) if s is not None else ("not assessed", "no interval or test in the results")
 
 
 def _versus(word: str, against: str) -> str:
@@ -498,22 +399,21 @@ def _baseline_comparison(r: Results) -> ComparisonView | None:
     first = compared[0].comparison
     assert first is not None
     metric = first.metric
-    higher = _higher_is_better(metric)
+    higher = first.higher_is_better
     mname = _metric_name(r, metric)
     mcnemar = any(m.comparison.mcnemar_p is not None or m.comparison.wins is not None for m in compared)  # type: ignore[union-attr]
     rows = []
     for m in compared:
         c = m.comparison
         assert c is not None
-        clean_word, clean_why = _significance(c.clean_difference, c.clean_ci, c.mcnemar_p, higher)
-        # The production score is the primary metric under the production mix: same direction.
-        prod_word, prod_why = _significance(c.production_difference, c.production_ci, None, higher)
+        clean_word, clean_why = _reading(c.clean_significance)
+        prod_word, prod_why = _reading(c.production_significance)
         reading = (f"Clean {mname}: {_versus(clean_word, c.against)} ({clean_why}); "
                    f"production score: {_versus(prod_word, c.against)} ({prod_why}).")
         wl = "—" if c.wins is None and c.losses is None else f"{_fmt_count(c.wins)} / {_fmt_count(c.losses)}"
         rows.append(ComparisonRow(m.name, _fmt_signed(c.clean_difference), _fmt_signed_ci(c.clean_ci),
                                   _fmt_signed(c.production_difference), _fmt_signed_ci(c.production_ci),
-                                  _fmt_p(c.mcnemar_p), wl, reading))
+                                  fmt_p(c.mcnemar_p), wl, reading))
     return ComparisonView(first.against, mname, rows, mcnemar, higher)
 
 
@@ -598,8 +498,8 @@ def _thresholds(r: Results, cond: str) -> list[charts.ThresholdLine]:
             if c.kind in ("at_least", "at_most") and c.id not in seen:
                 seen.add(c.id)
                 lines.append(charts.ThresholdLine(c.threshold, f"{c.id} {_threshold_text(c)}"))
-            elif c.kind == "max_drop" and (clean := m.clean.get(r.primary_metric)) is not None:
-                lines.append(charts.ThresholdLine(clean - c.threshold, f"{c.id} floor {m.name}", style=i))
+            elif c.kind == "max_drop" and c.floor is not None:
+                lines.append(charts.ThresholdLine(c.floor, f"{c.id} floor {m.name}", style=i))
     return lines
 
 
@@ -618,11 +518,10 @@ def _charts(r: Results) -> tuple[list[Chart], list[Chart], Chart | None, Chart |
     width = max((len(labels) for _, labels in heat_rows), default=0)
     grids = []
     for m in r.models:
-        clean = m.clean.get(pm)
         grid = []
         for cond, labels in heat_rows:
-            vals = _values(m, cond, labels, pm)
-            row = [None if (v is None or clean is None) else clean - v for v in vals]
+            drops = {_point_label(c): c.drop for c in m.conditions if c.condition == cond}
+            row = [drops.get(lab) for lab in labels]
             grid.append(row + [None] * (width - len(row)))
         grids.append(grid)
     vmax = max((v for g in grids for row in g for v in row if v is not None), default=0.0)
@@ -695,8 +594,7 @@ def build_context(r: Results, *, run_dir: Path) -> ReportContext:
     """Build the page's content from ``Results``; ``run_dir`` resolves the gallery's PNG paths."""
     curves, heatmaps, fam, scatter = _charts(r)
     anchors = Anchors.of(r)
-    signoff = [SignoffRow(s.get("role", ""), s.get("name", ""), s.get("date", ""), s.get("decision", ""))
-               for s in r.signoff]
+    signoff = [SignoffRow(s.role, s.name, s.date, s.decision) for s in r.signoff]
     return ReportContext(
         title=r.title, name=r.name, task=r.task,
         spec_hash=r.spec_hash, plan_hash=r.plan_hash, primary_metric=_metric_name(r, r.primary_metric),

@@ -1,7 +1,7 @@
-"""Failure-gallery images: predictions drawn on images (PNG bytes) and PNG files as data URIs.
+"""Failure-gallery images: the judge's panels drawn as PNG files, and PNG files as data URIs.
 
-The pipeline calls ``draw_detections`` / ``draw_classification`` and stores the PNGs in the run
-directory; the report embeds them with ``png_data_uri`` so the HTML works offline as one file.
+``write_gallery`` draws each ``Panel`` (``draw_detections`` / ``draw_classification``) into the run
+directory; the report embeds the files with ``png_data_uri`` so the HTML works offline as one file.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fieldready.errors import ReportError
+from fieldready.errors import ReportError, StoreError
+from fieldready.execute.store import write_atomic
+from fieldready.judge.results import Panel
 
-__all__ = ["draw_detections", "draw_classification", "png_data_uri", "encode_png"]
+__all__ = ["draw_detections", "draw_classification", "draw_panel", "write_gallery", "png_data_uri", "encode_png"]
 
 # Ground truth green and solid, predictions magenta and thinner: apart by hue and by line weight.
 _GT_COLOR = (0, 200, 0)
@@ -138,6 +140,38 @@ def draw_classification(
     for i, text in enumerate(lines):
         cv2.putText(strip, text, (3, 2 + th + 1 + line_h * i), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return encode_png(np.concatenate([canvas, strip], axis=0))
+
+
+def draw_panel(panel: Panel) -> bytes:
+    """A panel as PNG bytes: boxes drawn for a detection panel, the caption strip for a classification one."""
+    if panel.boxes is not None:
+        return draw_detections(
+            panel.image, gt_boxes=panel.gt_boxes if panel.gt_boxes is not None else np.zeros((0, 4)),
+            gt_labels=panel.gt_labels if panel.gt_labels is not None else np.zeros(0, dtype=np.int64),
+            boxes=panel.boxes, scores=panel.scores, labels=panel.labels, class_names=panel.classes,  # type: ignore[arg-type]
+        )
+    return draw_classification(panel.image, true_label=int(panel.true_label),  # type: ignore[arg-type]
+                               pred_label=int(panel.pred_label), prob=float(panel.prob),  # type: ignore[arg-type]
+                               class_names=panel.classes)
+
+
+def write_gallery(panels: Sequence[Panel], run_dir: Path) -> list[Path]:
+    """Draw every panel into its PNG under ``run_dir`` (atomically), creating ``gallery/`` first."""
+    folder = Path(run_dir) / "gallery"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot create the gallery folder ({exc.strerror})") from None
+    out = []
+    for panel in panels:
+        path = Path(run_dir) / panel.path
+        try:
+            write_atomic(path, draw_panel(panel))
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot write the gallery image ({exc.strerror}); free disk space and run the "
+                             "same command again") from None
+        out.append(path)
+    return out
 
 
 def png_data_uri(path: Path, *, max_side: int = 320, max_bytes: int = 200_000, min_side: int = MIN_SIDE) -> str:

@@ -12,10 +12,10 @@ import json
 from fieldready import corruptions
 from fieldready.errors import CorruptionError, SpecError, SpecErrors
 from fieldready.spec.loader import LoadedSpec
-from fieldready.spec.metric_names import METRICS, lookup, threshold_problem, unknown_metric
+from fieldready.evaluate.metrics.registry import TASKS, MetricDef, lookup, metrics_for
 from fieldready.spec.presets import expand_conditions, preset_names
 
-__all__ = ["check_spec", "import_plugins", "dataset_classes", "condition_name"]
+__all__ = ["check_spec", "import_plugins", "dataset_classes", "condition_name", "threshold_problem", "unknown_metric"]
 
 
 def condition_name(condition) -> str:  # noqa: ANN001 - a spec Condition
@@ -73,7 +73,7 @@ def check_spec(loaded: LoadedSpec) -> list[str]:
         if m is None:
             errors.append(loc.error(("primary_metric",), unknown_metric(spec.task, spec.primary_metric)))
         elif m.scope != "unit":
-            units = [k for k, v in METRICS[spec.task].items() if v.scope == "unit"]
+            units = [r.name for r in metrics_for(spec.task, scopes=("unit",), criterion=True)]
             errors.append(loc.error(("primary_metric",), _unknown("metric", spec.primary_metric, units)))
 
     condition_names = _check_conditions(loaded, errors)
@@ -181,11 +181,11 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
         if metric is None:
             errors.append(loc.error((*path, "metric"), unknown_metric(spec.task, crit.metric)))
             continue
-        problem = threshold_problem(crit.metric, crit.kind, crit.threshold)
+        problem = threshold_problem(metric, crit.kind, crit.threshold)
         if problem is not None:
             errors.append(loc.error((*path, crit.kind), problem))
-        if spec.dataset.format == "images" and metric.scope != "stability":
-            label_free = [k for k, v in METRICS[spec.task].items() if v.scope == "stability"]
+        if spec.dataset.format == "images" and metric.needs_labels:
+            label_free = [r.name for r in metrics_for(spec.task, criterion=True) if not r.needs_labels]
             errors.append(
                 loc.error(
                     (*path, "metric"),
@@ -210,15 +210,34 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
             )
         if crit.max_drop_vs_baseline is not None and spec.baseline is None:
             errors.append(loc.error((*path, "max_drop_vs_baseline"), "max_drop_vs_baseline needs a top-level baseline: <model name>"))
-        if crit.metric in ("mce", "relative_mce") and spec.baseline is None:
+        if metric.needs_baseline and spec.baseline is None:
             errors.append(loc.error((*path, "metric"), f"{crit.metric} is normalised by the baseline; add baseline: <model name>"))
-        if metric.scope == "aggregate" and crit.metric != "production_score" and not condition_names:
+        if metric.scope == "aggregate" and not metric.production_mix and not condition_names:
             errors.append(loc.error((*path, "metric"), f"{crit.metric} needs at least one condition"))
     ids = [c.id for c in spec.criteria if c.id]
     for i, crit in enumerate(spec.criteria):
         if crit.id and ids.count(crit.id) > 1:
             errors.append(loc.error(("criteria", i, "id"), f"criterion id {crit.id!r} is used twice"))
     return errors
+
+
+def threshold_problem(metric: MetricDef, kind: str, value: float) -> str | None:
+    """Why an ``at_least``/``at_most`` threshold cannot mean what it says (a percentage for a fraction), or None."""
+    if kind not in ("at_least", "at_most") or not metric.fraction or 0.0 <= value <= 1.0:
+        return None
+    hint = f"; write {value / 100:g} for {value:g} %" if 1.0 < value <= 100.0 else ""
+    return f"'{metric.name}' is a fraction in [0, 1], got {kind}: {value:g}{hint}"
+
+
+def unknown_metric(task: str, name: str) -> str:
+    """The message for a metric ``task`` lacks: the other task's metric named as such, else a did-you-mean."""
+    known = [r.name for r in metrics_for(task, criterion=True)]
+    owner = next((t for t in TASKS if t != task and lookup(t, name) is not None), None)
+    if owner is not None:
+        return f"'{name}' is a {owner} metric; this spec's task is {task} ({task} metrics: {', '.join(known)})"
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {task} metric {name!r}; {hint}known: {', '.join(known)}"
 
 
 def _unknown(what: str, got: str, known: list[str]) -> str:

@@ -1,18 +1,40 @@
-"""Metrics: COCO detection and classification point metrics, robustness aggregates, stability, bootstrap.
+"""Metrics: the one metric registry and the pure metric math behind it.
 
-Every metric is a pure function over NumPy arrays; ``METRICS`` maps each metric name to its
-description and direction (``higher_is_better``) so verdicts can read thresholds correctly.
+``registry.py`` holds one row per metric (name, tasks, scope, direction, label, unit, and how its
+value and bootstrap replicates are computed); importing this package registers the built-in rows
+from ``detection`` (COCO AP family), ``classification``, ``stability`` (flip rate, consistency)
+and ``robustness`` (mPC, rPC, mCE, relative mCE, production score). Every metric is a pure
+function over NumPy arrays; nothing here imports torch or a fieldready stage, so the spec stage
+reads the registry to validate criteria.
 """
 
 from __future__ import annotations
 
-from fieldready.evaluate.metrics import classification, detection, robustness, stability
+# Registration order is the order of the metric tables: per-unit metrics, stability, then aggregates.
+from fieldready.evaluate.metrics import classification, detection, stability  # isort: skip
+from fieldready.evaluate.metrics import robustness  # isort: skip
 from fieldready.evaluate.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
-from fieldready.evaluate.metrics.classification import ClassificationEval, classification_replicates, evaluate_classification
+from fieldready.evaluate.metrics.classification import (
+    ClassificationEval,
+    ClassificationUnit,
+    classification_replicates,
+    evaluate_classification,
+)
 from fieldready.evaluate.metrics.confusion import DetectionConfusion, detection_confusion
-from fieldready.evaluate.metrics.detection import DetectionEval, evaluate_detection
+from fieldready.evaluate.metrics.detection import DetectionEval, DetectionUnit, evaluate_detection
 from fieldready.evaluate.metrics.failures import change_score, change_scores, classification_change_scores
-from fieldready.evaluate.metrics.info import MetricInfo, json_number
+from fieldready.evaluate.metrics.registry import (
+    PRIMARY,
+    MetricDef,
+    Resampled,
+    all_metrics,
+    get_metric,
+    higher_is_better,
+    lookup,
+    metrics_for,
+    register_metric,
+    unregister_metric,
+)
 from fieldready.evaluate.metrics.robustness import (
     ALEXNET_ERRORS,
     corruption_error,
@@ -28,13 +50,25 @@ from fieldready.evaluate.metrics.significance import McNemarResult, mcnemar_exac
 from fieldready.evaluate.metrics.stability import consistency_ap, consistency_eval, flip_probability, flip_rate
 
 __all__ = [
-    "METRICS",
-    "MetricInfo",
-    "json_number",
+    "MetricDef",
+    "Resampled",
+    "PRIMARY",
+    "register_metric",
+    "unregister_metric",
+    "get_metric",
+    "lookup",
+    "metrics_for",
+    "all_metrics",
     "higher_is_better",
+    "classification",
+    "detection",
+    "robustness",
+    "stability",
     "DetectionEval",
+    "DetectionUnit",
     "evaluate_detection",
     "ClassificationEval",
+    "ClassificationUnit",
     "evaluate_classification",
     "ALEXNET_ERRORS",
     "mean_performance",
@@ -62,21 +96,3 @@ __all__ = [
     "consistency_eval",
     "consistency_ap",
 ]
-
-#: Every metric name fieldready computes → (description, higher_is_better). Per-class detection
-#: metrics ("ap", "ap50", "ar100") and per-class "accuracy" share this namespace.
-METRICS: dict[str, MetricInfo] = {
-    **detection.PER_CLASS_METRICS,
-    **detection.METRICS,
-    **classification.METRICS,
-    **robustness.METRICS,
-    **stability.METRICS,
-}
-
-
-def higher_is_better(metric: str) -> bool:
-    """Direction of ``metric``; raises ``KeyError`` listing the known names for an unknown one."""
-    try:
-        return METRICS[metric].higher_is_better
-    except KeyError:
-        raise KeyError(f"unknown metric {metric!r}; known: {sorted(METRICS)}") from None

@@ -9,6 +9,7 @@ sitting exactly on a threshold would then match differently from pycocotools on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,44 @@ import numpy as np
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
 
-__all__ = ["xyxy_to_xywh", "target_xywh", "coco_ground_truth", "coco_detections", "check_image_sets"]
+__all__ = [
+    "IOU_THRESHOLDS",
+    "AREA_LABELS",
+    "CocoSummary",
+    "xyxy_to_xywh",
+    "target_xywh",
+    "coco_ground_truth",
+    "coco_detections",
+    "check_image_sets",
+]
+
+IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)  # identical to pycocotools' Params.iouThrs
+AREA_LABELS: tuple[str, ...] = ("all", "small", "medium", "large")  # pycocotools' areaRngLbl order
+
+
+@dataclass(frozen=True)
+class CocoSummary:
+    """Which slice of COCOeval's accumulated arrays a metric averages, as pycocotools' ``summarize`` does.
+
+    ``ap``: precision (AP) or recall (AR); ``iou``: one IoU threshold, or None for all ten;
+    ``area``: all, small, medium or large; ``max_dets``: index into the three ``max_dets``.
+    """
+
+    ap: bool
+    iou: float | None = None
+    area: str = "all"
+    max_dets: int = 2
+
+    @property
+    def iou_indices(self) -> tuple[int, ...]:
+        """Indices into ``IOU_THRESHOLDS``: all ten, or the one equal to ``iou``."""
+        if self.iou is None:
+            return tuple(range(len(IOU_THRESHOLDS)))
+        return tuple(int(i) for i in np.where(self.iou == IOU_THRESHOLDS)[0])
+
+    @property
+    def area_index(self) -> int:
+        return AREA_LABELS.index(self.area)
 
 
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:

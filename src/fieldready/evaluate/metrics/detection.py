@@ -13,76 +13,87 @@ import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
-from fieldready.evaluate.metrics.coco_format import check_image_sets, coco_detections, coco_ground_truth
-from fieldready.evaluate.metrics.info import MetricInfo
+from fieldready.evaluate.metrics.bootstrap import check_indices
+from fieldready.evaluate.metrics.coco_format import (
+    IOU_THRESHOLDS,
+    CocoSummary,
+    check_image_sets,
+    coco_detections,
+    coco_ground_truth,
+)
+from fieldready.evaluate.metrics.match_tables import MatchTables, build_match_tables, table_replicates
+from fieldready.evaluate.metrics.registry import MetricDef, get_metric, metrics_for, register_metric
 
-if TYPE_CHECKING:
-    from fieldready.evaluate.metrics.match_tables import MatchTables
+__all__ = [
+    "COCO_METRICS",
+    "STAT_KEYS",
+    "DetectionEval",
+    "DetectionUnit",
+    "evaluate_detection",
+    "consistency_eval",
+    "summarize",
+    "summary_value",
+]
 
-__all__ = ["METRICS", "PER_CLASS_METRICS", "STAT_KEYS", "DetectionEval", "evaluate_detection", "summarize"]
 
-#: The 12 COCO summary numbers, in pycocotools' ``stats`` order.
-STAT_KEYS: tuple[str, ...] = (
-    "map", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
-    "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
-)  # fmt: skip
+def _coco_value(row: MetricDef, unit: DetectionUnit, class_id: int | None) -> float | None:
+    return unit.coco.summary(row.params, category_id=class_id)
 
-METRICS: dict[str, MetricInfo] = {
-    "map": MetricInfo("COCO AP averaged over IoU 0.50:0.95 (all areas, max_dets[2])", True),
-    "ap50": MetricInfo("COCO AP at IoU 0.50", True),
-    "ap75": MetricInfo("COCO AP at IoU 0.75", True),
-    "ap_small": MetricInfo("COCO AP on small objects (area < 32^2)", True),
-    "ap_medium": MetricInfo("COCO AP on medium objects (32^2 <= area < 96^2)", True),
-    "ap_large": MetricInfo("COCO AP on large objects (area >= 96^2)", True),
-    "ar1": MetricInfo("COCO AR with max_dets[0] (default 1) detections per image and class", True),
-    "ar10": MetricInfo("COCO AR with max_dets[1] (default 10) detections per image and class", True),
-    "ar100": MetricInfo("COCO AR with max_dets[2] (default 100) detections per image and class", True),
-    "ar_small": MetricInfo("COCO AR on small objects", True),
-    "ar_medium": MetricInfo("COCO AR on medium objects", True),
-    "ar_large": MetricInfo("COCO AR on large objects", True),
-}
 
-PER_CLASS_METRICS: dict[str, MetricInfo] = {
-    "ap": MetricInfo("per-class COCO AP over IoU 0.50:0.95", True),
-    "ap50": MetricInfo("per-class COCO AP at IoU 0.50", True),
-    "ar100": MetricInfo("per-class COCO AR with max_dets[2] detections", True),
-}
+def _coco_replicates(row: MetricDef, unit: DetectionUnit, indices: np.ndarray, class_id: int | None) -> np.ndarray:
+    return unit.coco.replicates(indices, row.name, category_id=class_id)
 
-# (is AP, IoU threshold or None for all, area label, index into max_dets): pycocotools' summarize.
-_SUMMARY: dict[str, tuple[bool, float | None, str, int]] = {
-    "map": (True, None, "all", 2),
-    "ap50": (True, 0.5, "all", 2),
-    "ap75": (True, 0.75, "all", 2),
-    "ap_small": (True, None, "small", 2),
-    "ap_medium": (True, None, "medium", 2),
-    "ap_large": (True, None, "large", 2),
-    "ar1": (False, None, "all", 0),
-    "ar10": (False, None, "all", 1),
-    "ar100": (False, None, "all", 2),
-    "ar_small": (False, None, "small", 2),
-    "ar_medium": (False, None, "medium", 2),
-    "ar_large": (False, None, "large", 2),
-}
-AREA_LABELS: tuple[str, ...] = ("all", "small", "medium", "large")
-IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)  # identical to pycocotools' Params.iouThrs
+
+def _coco(name: str, label: str, description: str, summary: CocoSummary, *, scope: str = "unit",
+          criterion: bool = True, per_class: bool = False) -> MetricDef:
+    return register_metric(MetricDef(
+        name=name, tasks=("detection",), scope=scope, higher_is_better=True, label=label, description=description,  # type: ignore[arg-type]
+        criterion=criterion, per_class=per_class, params=summary, value=_coco_value, replicates=_coco_replicates,
+    ))
+
+
+#: The 12 COCO summary numbers, in pycocotools' ``stats`` order, each a row of the metric registry.
+COCO_METRICS: dict[str, MetricDef] = {r.name: r for r in (
+    _coco("map", "COCO AP@[.5:.95]", "COCO AP averaged over IoU 0.50:0.95 (all areas, max_dets[2])", CocoSummary(True)),
+    _coco("ap50", "COCO AP at IoU 0.5", "COCO AP at IoU 0.50", CocoSummary(True, 0.5), per_class=True),
+    _coco("ap75", "COCO AP at IoU 0.75", "COCO AP at IoU 0.75", CocoSummary(True, 0.75)),
+    _coco("ap_small", "COCO AP, small objects", "COCO AP on small objects (area < 32^2)", CocoSummary(True, area="small")),
+    _coco("ap_medium", "COCO AP, medium objects", "COCO AP on medium objects (32^2 <= area < 96^2)",
+          CocoSummary(True, area="medium")),
+    _coco("ap_large", "COCO AP, large objects", "COCO AP on large objects (area >= 96^2)", CocoSummary(True, area="large")),
+    _coco("ar1", "COCO AR, 1 detection per image", "COCO AR with max_dets[0] (default 1) detections per image and class",
+          CocoSummary(False, max_dets=0)),
+    _coco("ar10", "COCO AR, 10 detections per image",
+          "COCO AR with max_dets[1] (default 10) detections per image and class", CocoSummary(False, max_dets=1)),
+    _coco("ar100", "COCO AR, 100 detections per image",
+          "COCO AR with max_dets[2] (default 100) detections per image and class", CocoSummary(False), per_class=True),
+    _coco("ar_small", "COCO AR, small objects", "COCO AR on small objects", CocoSummary(False, area="small"), criterion=False),
+    _coco("ar_medium", "COCO AR, medium objects", "COCO AR on medium objects", CocoSummary(False, area="medium"),
+          criterion=False),
+    _coco("ar_large", "COCO AR, large objects", "COCO AR on large objects", CocoSummary(False, area="large"), criterion=False),
+)}
+STAT_KEYS: tuple[str, ...] = tuple(COCO_METRICS)
+_coco("ap", "per-class AP@[.5:.95]", "per-class COCO AP over IoU 0.50:0.95", CocoSummary(True), scope="class")
 
 
 @dataclass
 class DetectionEval:
     """The result of one COCO evaluation of one model on one set of images.
 
-    ``stats`` holds the 12 keys of ``STAT_KEYS``; ``per_class[category_id]`` holds ``ap``, ``ap50``
-    and ``ar100``. A value is ``None`` where COCOeval reports -1 (no non-ignored ground truth).
-    ``precision[T, R, K, A, M]`` and ``recall[T, K, A, M]`` are the engine's arrays (-1 = no data).
-    ``image_ids`` are sorted, as COCOeval orders images. Bootstrap indices refer to positions in the
-    ``targets`` list as it was passed to ``evaluate_detection`` (``input_image_ids``), so one index
-    matrix pairs every model and condition evaluated on the same list.
+    ``stats`` holds the registered COCO summary metrics (the 12 of ``STAT_KEYS``);
+    ``per_class[category_id]`` holds the per-class ones (``ap``, ``ap50``, ``ar100``). A value is
+    ``None`` where COCOeval reports -1 (no non-ignored ground truth). ``precision[T, R, K, A, M]``
+    and ``recall[T, K, A, M]`` are the engine's arrays (-1 = no data). ``image_ids`` are sorted, as
+    COCOeval orders images. Bootstrap indices refer to positions in the ``targets`` list as it was
+    passed to ``evaluate_detection`` (``input_image_ids``), so one index matrix pairs every model
+    and condition evaluated on the same list.
     """
 
     stats: dict[str, float | None]
@@ -97,11 +108,14 @@ class DetectionEval:
     _detections: list[ImageDetections] = field(default_factory=list, repr=False)
     _tables: MatchTables | None = field(default=None, repr=False)
 
+    def summary(self, spec: CocoSummary, *, category_id: int | None = None) -> float | None:
+        """One summary number of this evaluation (of one category with ``category_id``)."""
+        k = None if category_id is None else self.category_ids.index(category_id)
+        return summary_value(self.precision, self.recall, spec, category=k)
+
     def match_tables(self) -> MatchTables:
         """Per-image match tables for bootstrap resampling, built once on first use."""
         if self._tables is None:
-            from fieldready.evaluate.metrics.match_tables import build_match_tables
-
             self._tables = build_match_tables(
                 self._targets, self._detections, category_ids=self.category_ids, max_dets=self.max_dets
             )
@@ -110,12 +124,9 @@ class DetectionEval:
     def replicates(self, indices: np.ndarray, metric: str = "map", *, category_id: int | None = None) -> np.ndarray:
         """Recompute ``metric`` on each row of image positions ``indices[B, n]`` (paired bootstrap).
 
-        An image drawn k times counts k times. ``metric`` is one of ``STAT_KEYS``, or with
-        ``category_id`` one of ``PER_CLASS_METRICS``. "No data" in a resample is NaN.
+        An image drawn k times counts k times. ``metric`` is a COCO summary metric (``STAT_KEYS``),
+        or with ``category_id`` a per-class one (``ap``, ``ap50``, ``ar100``). "No data" in a resample is NaN.
         """
-        from fieldready.evaluate.metrics.bootstrap import check_indices
-        from fieldready.evaluate.metrics.match_tables import table_replicates
-
         idx = check_indices(indices, len(self.input_image_ids))
         to_sorted = np.searchsorted(self.image_ids, self.input_image_ids)
         return table_replicates(self.match_tables(), to_sorted[idx], metric, category_id=category_id)
@@ -126,31 +137,39 @@ def _mean_valid(values: np.ndarray) -> float | None:
     return float(np.mean(valid)) if valid.size else None
 
 
+def summary_value(
+    precision: np.ndarray, recall: np.ndarray, spec: CocoSummary, *, category: int | None = None
+) -> float | None:
+    """pycocotools' ``summarize`` of one slice (of one category index ``category``); -1 ("no data") → None."""
+    a, m = spec.area_index, spec.max_dets
+    if spec.ap:
+        s = precision[:, :, :, a, m] if category is None else precision[:, :, category, a, m]
+    else:
+        s = recall[:, :, a, m] if category is None else recall[:, category, a, m]
+    if spec.iou is not None:
+        s = s[np.where(spec.iou == IOU_THRESHOLDS)[0]]
+    return _mean_valid(s)
+
+
+def _coco_rows(scope: str) -> list[MetricDef]:
+    rows = metrics_for("detection", scopes=(scope,))
+    return [r for r in rows if isinstance(r.params, CocoSummary)]
+
+
 def summarize(
     precision: np.ndarray, recall: np.ndarray, *, max_dets: Sequence[int] = (1, 10, 100)
 ) -> dict[str, float | None]:
-    """The 12 COCO summary numbers from ``precision[T,R,K,A,M]`` and ``recall[T,K,A,M]``, -1 → None."""
+    """The COCO summary numbers (the 12 of ``STAT_KEYS`` first) from ``precision[T,R,K,A,M]`` and ``recall[T,K,A,M]``."""
     del max_dets  # the summary is positional over the max_dets axis; kept for symmetry with the engine
-    stats: dict[str, float | None] = {}
-    for key, (is_ap, iou, area, m) in _SUMMARY.items():
-        a = AREA_LABELS.index(area)
-        s = precision[:, :, :, a, m] if is_ap else recall[:, :, a, m]
-        if iou is not None:
-            s = s[np.where(iou == IOU_THRESHOLDS)[0]]
-        stats[key] = _mean_valid(s)
-    return stats
+    return {row.name: summary_value(precision, recall, row.params) for row in _coco_rows("unit")}
 
 
 def _per_class(precision: np.ndarray, recall: np.ndarray, category_ids: Sequence[int]) -> dict[int, dict[str, float | None]]:
-    t50 = np.where(IOU_THRESHOLDS == 0.5)[0]
-    out: dict[int, dict[str, float | None]] = {}
-    for k, cat in enumerate(category_ids):
-        out[int(cat)] = {
-            "ap": _mean_valid(precision[:, :, k, 0, -1]),
-            "ap50": _mean_valid(precision[t50, :, k, 0, -1]),
-            "ar100": _mean_valid(recall[:, k, 0, -1]),
-        }
-    return out
+    rows = [r for r in _coco_rows("class")] + [r for r in _coco_rows("unit") if r.per_class]
+    return {
+        int(cat): {row.name: summary_value(precision, recall, row.params, category=k) for row in rows}
+        for k, cat in enumerate(category_ids)
+    }
 
 
 def _run_engine(
@@ -206,3 +225,88 @@ def evaluate_detection(
         _targets=list(targets),
         _detections=list(detections),
     )
+
+
+def consistency_eval(
+    clean: Sequence[ImageDetections],
+    corrupted: Sequence[ImageDetections],
+    *,
+    category_ids: Sequence[int],
+    score_threshold: float = 0.5,
+) -> DetectionEval:
+    """COCO evaluation of corrupted detections against the same model's clean detections as ground truth.
+
+    Clean detections with score ≥ ``score_threshold`` become pseudo ground truth (not crowd, area =
+    box area); ``.stats["map"]`` is the consistency AP, and ``.replicates`` bootstraps it. Needs no
+    labels. An image without clean detections above the threshold contributes only false positives.
+    """
+    pseudo = []
+    for d in clean:
+        keep = d.scores >= score_threshold
+        boxes = d.boxes[keep]
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        pseudo.append(ImageTargets(d.image_id, boxes, d.labels[keep], np.zeros(len(area), bool), area))
+    known = {d.image_id for d in clean}
+    missing = sorted({d.image_id for d in corrupted} - known)
+    if missing:
+        raise DataError(f"corrupted detections of images without clean detections (first: {missing[:5]})")
+    return evaluate_detection(pseudo, list(corrupted), category_ids=category_ids)
+
+
+class DetectionUnit:
+    """One model's detections at one point and what they are measured against (``Resampled``).
+
+    ``targets`` are the point's ground truth (None on unlabelled images); ``clean`` the same model's
+    clean detections, the reference of the stability metrics. Each COCO evaluation runs once, on
+    first use, and serves every metric's value and replicates.
+    """
+
+    task = "detection"
+
+    def __init__(
+        self,
+        detections: Sequence[ImageDetections],
+        *,
+        category_ids: Sequence[int],
+        targets: Sequence[ImageTargets] | None = None,
+        clean: Sequence[ImageDetections] | None = None,
+    ) -> None:
+        self.detections = list(detections)
+        self.category_ids = sorted(int(c) for c in set(category_ids))
+        self.targets = None if targets is None else list(targets)
+        self.clean = None if clean is None else list(clean)
+
+    @property
+    def class_ids(self) -> list[int]:
+        return self.category_ids
+
+    @cached_property
+    def coco(self) -> DetectionEval:
+        """The COCO evaluation against the ground truth."""
+        if self.targets is None:
+            raise DataError("detection metrics against ground truth need labelled images; this unit has none")
+        return evaluate_detection(self.targets, self.detections, category_ids=self.category_ids)
+
+    @cached_property
+    def consistency(self) -> DetectionEval:
+        """The COCO evaluation against the model's own clean detections (label-free)."""
+        if self.clean is None:
+            raise DataError("consistency needs the model's clean detections of the same images")
+        return consistency_eval(self.clean, self.detections, category_ids=self.category_ids)
+
+    def value(self, metric: str, class_id: int | None = None) -> float | None:
+        return _row(metric).measure(self, class_id)
+
+    def replicates(self, indices: np.ndarray, metric: str, class_id: int | None = None) -> np.ndarray:
+        return _row(metric).resample(self, indices, class_id)
+
+
+def _row(metric: str) -> MetricDef:
+    try:
+        row = get_metric(metric)
+    except KeyError:
+        row = None
+    if row is None or "detection" not in row.tasks or row.scope == "aggregate":
+        known = [r.name for r in metrics_for("detection", scopes=("unit", "class", "stability"))]
+        raise DataError(f"unknown detection metric {metric!r}; choose one of {known}")
+    return row

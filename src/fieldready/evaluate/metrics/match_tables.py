@@ -28,13 +28,13 @@ import numpy as np
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
 from fieldready.evaluate.metrics.bootstrap import check_indices
-from fieldready.evaluate.metrics.coco_format import check_image_sets, target_xywh, xyxy_to_xywh
+from fieldready.evaluate.metrics.coco_format import IOU_THRESHOLDS, CocoSummary, check_image_sets, target_xywh, xyxy_to_xywh
+from fieldready.evaluate.metrics.registry import MetricDef, metrics_for
 
 __all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates", "resample_counts", "bbox_iou"]
 
 #: pycocotools' area ranges, in its order: all, small, medium, large.
 AREA_RANGES: np.ndarray = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
-IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
 _GROUP_COLS = 2048  # padded columns per segment group (more only for one longer segment)
 _BLOCK_ELEMS = 1 << 18  # columns × resample rows per vectorised block (cache-sized float64 arrays)
@@ -244,22 +244,14 @@ def build_match_tables(
     )
 
 
-# metric → (is AP, IoU threshold indices, area index, max_dets index)
-_SPEC: dict[str, tuple[bool, tuple[int, ...], int, int]] = {
-    "map": (True, tuple(range(10)), 0, 2),
-    "ap50": (True, (0,), 0, 2),
-    "ap75": (True, (5,), 0, 2),
-    "ap_small": (True, tuple(range(10)), 1, 2),
-    "ap_medium": (True, tuple(range(10)), 2, 2),
-    "ap_large": (True, tuple(range(10)), 3, 2),
-    "ar1": (False, tuple(range(10)), 0, 0),
-    "ar10": (False, tuple(range(10)), 0, 1),
-    "ar100": (False, tuple(range(10)), 0, 2),
-    "ar_small": (False, tuple(range(10)), 1, 2),
-    "ar_medium": (False, tuple(range(10)), 2, 2),
-    "ar_large": (False, tuple(range(10)), 3, 2),
-}
-_PER_CLASS = {"ap": "map", "ap50": "ap50", "ar100": "ar100"}
+def _summary_rows(*, per_class: bool) -> dict[str, MetricDef]:
+    """The registry's COCO summary metrics: all of them, or those also measured per class."""
+    rows = metrics_for("detection")
+    return {
+        r.name: r for r in rows
+        if isinstance(r.params, CocoSummary) and (not per_class or r.scope == "class" or r.per_class)
+        and r.scope in ("unit", "class")
+    }
 
 
 @dataclass
@@ -514,18 +506,20 @@ def table_replicates(
     Returns ``[B]`` floats; NaN where a resample has no non-ignored ground truth (COCOeval's -1).
     """
     if category_id is None:
-        if metric not in _SPEC:
-            raise DataError(f"unknown detection metric {metric!r}; choose one of {sorted(_SPEC)}")
-        spec = _SPEC[metric]
+        known = _summary_rows(per_class=False)
+        if metric not in known:
+            raise DataError(f"unknown detection metric {metric!r}; choose one of {sorted(known)}")
+        summary: CocoSummary = known[metric].params
         cats = np.arange(len(tables.category_ids))
     else:
-        if metric not in _PER_CLASS:
-            raise DataError(f"unknown per-class metric {metric!r}; choose one of {sorted(_PER_CLASS)}")
+        known = _summary_rows(per_class=True)
+        if metric not in known:
+            raise DataError(f"unknown per-class metric {metric!r}; choose one of {sorted(known)}")
         if category_id not in tables.category_ids:
             raise DataError(f"category id {category_id} is not among the evaluated ids {tables.category_ids}")
-        spec = _SPEC[_PER_CLASS[metric]]
+        summary = known[metric].params
         cats = np.array([tables.category_ids.index(category_id)])
-    is_ap, t_sel, area, m_idx = spec
+    is_ap, t_sel, area, m_idx = summary.ap, summary.iou_indices, summary.area_index, summary.max_dets
     max_det = tables.max_dets[m_idx]
     counts = resample_counts(indices, tables.n_images)
     copies = int(counts.max(initial=1)) if is_ap else 1  # tied runs are laid out once per possible copy

@@ -10,18 +10,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fieldready.data.types import ImageDetections, ImageTargets
+from fieldready.data.types import ImageDetections
 from fieldready.errors import DataError
-from fieldready.evaluate.metrics.detection import DetectionEval, evaluate_detection
-from fieldready.evaluate.metrics.info import MetricInfo
+from fieldready.evaluate.metrics.classification import ClassificationUnit
+from fieldready.evaluate.metrics.coco_format import CocoSummary
+from fieldready.evaluate.metrics.detection import DetectionUnit, consistency_eval
+from fieldready.evaluate.metrics.registry import MetricDef, register_metric
 
-__all__ = ["METRICS", "flip_rate", "flip_probability", "consistency_eval", "consistency_ap"]
-
-METRICS: dict[str, MetricInfo] = {
-    "flip_rate": MetricInfo("share of images whose top-1 class differs from the model's own clean top-1", False),
-    "flip_probability": MetricInfo("ImageNet-P flip probability over frame sequences", False),
-    "consistency": MetricInfo("AP of corrupted detections against the model's own clean detections", True),
-}
+__all__ = ["flip_rate", "flip_probability", "consistency_eval", "consistency_ap"]
 
 
 def flip_rate(clean_top1: np.ndarray, top1: np.ndarray) -> float:
@@ -54,32 +50,6 @@ def flip_probability(predictions: np.ndarray, *, compare_to_first: bool = False)
     return float(np.mean(p[:, 1:] != reference))
 
 
-def consistency_eval(
-    clean: Sequence[ImageDetections],
-    corrupted: Sequence[ImageDetections],
-    *,
-    category_ids: Sequence[int],
-    score_threshold: float = 0.5,
-) -> DetectionEval:
-    """COCO evaluation of corrupted detections against the same model's clean detections as ground truth.
-
-    Clean detections with score ≥ ``score_threshold`` become pseudo ground truth (not crowd, area =
-    box area); ``.stats["map"]`` is the consistency AP, and ``.replicates`` bootstraps it. Needs no
-    labels. An image without clean detections above the threshold contributes only false positives.
-    """
-    pseudo = []
-    for d in clean:
-        keep = d.scores >= score_threshold
-        boxes = d.boxes[keep]
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        pseudo.append(ImageTargets(d.image_id, boxes, d.labels[keep], np.zeros(len(area), bool), area))
-    known = {d.image_id for d in clean}
-    missing = sorted({d.image_id for d in corrupted} - known)
-    if missing:
-        raise DataError(f"corrupted detections of images without clean detections (first: {missing[:5]})")
-    return evaluate_detection(pseudo, list(corrupted), category_ids=category_ids)
-
-
 def consistency_ap(
     clean: Sequence[ImageDetections],
     corrupted: Sequence[ImageDetections],
@@ -89,3 +59,41 @@ def consistency_ap(
 ) -> float | None:
     """Consistency AP@[.5:.95] of corrupted vs clean detections (None when no clean box passes)."""
     return consistency_eval(clean, corrupted, category_ids=category_ids, score_threshold=score_threshold).stats["map"]
+
+
+def _reference(unit: ClassificationUnit) -> np.ndarray:
+    if unit.clean_top1 is None:
+        raise DataError("flip_rate replicates need reference_top1, the model's clean top-1 predictions")
+    return unit.clean_top1
+
+
+def _flip_value(row: MetricDef, unit: ClassificationUnit, class_id: int | None) -> float:
+    return flip_rate(_reference(unit), unit.predicted)
+
+
+def _flip_replicates(row: MetricDef, unit: ClassificationUnit, idx: np.ndarray, class_id: int | None) -> np.ndarray:
+    flipped = _reference(unit) != unit.predicted
+    return flipped[idx].mean(axis=1)
+
+
+def _consistency_value(row: MetricDef, unit: DetectionUnit, class_id: int | None) -> float | None:
+    return unit.consistency.summary(row.params)
+
+
+def _consistency_replicates(row: MetricDef, unit: DetectionUnit, idx: np.ndarray, class_id: int | None) -> np.ndarray:
+    return unit.consistency.replicates(idx, "map")
+
+
+register_metric(MetricDef(
+    name="flip_rate", tasks=("classification",), scope="stability", higher_is_better=False,
+    label="share of images whose top-1 changes vs clean",
+    description="share of images whose top-1 class differs from the model's own clean top-1",
+    needs_labels=False, value=_flip_value, replicates=_flip_replicates,
+))
+register_metric(MetricDef(
+    name="consistency", tasks=("detection",), scope="stability", higher_is_better=True,
+    label="AP against the model's own clean detections",
+    description="AP of corrupted detections against the model's own clean detections",
+    needs_labels=False, on_demand=True, at_clean=False, params=CocoSummary(True),
+    value=_consistency_value, replicates=_consistency_replicates,
+))

@@ -3,7 +3,8 @@ import pytest
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
-from fieldready.evaluate.metrics.detection import METRICS, STAT_KEYS, evaluate_detection
+from fieldready.evaluate.metrics.detection import COCO_METRICS as METRICS
+from fieldready.evaluate.metrics.detection import STAT_KEYS, evaluate_detection
 
 from .cases import CATEGORY_IDS, random_case
 from .reference import pycoco_eval

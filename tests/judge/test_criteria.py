@@ -14,7 +14,7 @@ from fieldready.spec.models import Criterion
 from fieldready.judge.criteria import criterion_value, judge, model_verdict
 from tests._project import make_detection_project
 
-CASES = YAML(typ="safe").load((Path(__file__).parent / "data" / "verdicts.yaml").read_text())
+CASES = YAML(typ="safe").load((Path(__file__).parent / "verdicts.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
