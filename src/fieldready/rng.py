@@ -10,7 +10,10 @@ Measured here, that costs 1.2 ms per 224² image against 4.3 ms for an int32 cou
 from __future__ import annotations
 
 import hashlib
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported when streams are drawn, so the corruption registry stays light
+    import torch
 
 __all__ = ["ImageRNG", "derive_seed"]
 
@@ -34,6 +37,8 @@ class ImageRNG:
     """
 
     def __init__(self, keys: list[int] | torch.Tensor, *, device: torch.device | str | None = None) -> None:
+        import torch
+
         self.keys = [int(k) for k in (keys.tolist() if isinstance(keys, torch.Tensor) else keys)]
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._counter = 0
@@ -55,6 +60,8 @@ class ImageRNG:
 
     def _generators(self) -> list[torch.Generator]:
         """One generator per image for the next draw, seeded from (key, draw number)."""
+        import torch
+
         self._counter += 1
         gens = []
         for key in self.keys:
@@ -65,6 +72,8 @@ class ImageRNG:
 
     def uniform(self, *shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         """Float32 uniforms in ``[low, high)``."""
+        import torch
+
         out = torch.empty((len(self), *shape), device=self.device)
         for row, g in zip(out, self._generators()):
             row.uniform_(low, high, generator=g)
@@ -72,6 +81,8 @@ class ImageRNG:
 
     def normal(self, *shape: int, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
         """Float32 normals."""
+        import torch
+
         out = torch.empty((len(self), *shape), device=self.device)
         for row, g in zip(out, self._generators()):
             row.normal_(mean, std, generator=g)
@@ -79,6 +90,8 @@ class ImageRNG:
 
     def randint(self, low: int, high: int, *shape: int) -> torch.Tensor:
         """Int64 integers uniform in ``[low, high)``."""
+        import torch
+
         out = torch.empty((len(self), *shape), dtype=torch.int64, device=self.device)
         for row, g in zip(out, self._generators()):
             row.random_(low, high, generator=g)
@@ -86,6 +99,8 @@ class ImageRNG:
 
     def poisson(self, rate: torch.Tensor) -> torch.Tensor:
         """Exact Poisson draws with per-element ``rate`` of shape ``[N, ...]``, as float32."""
+        import torch
+
         out = torch.empty_like(rate, dtype=torch.float32)
         for i, g in enumerate(self._generators()):
             out[i] = torch.poisson(rate[i].float(), generator=g)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.machinery
+import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -36,8 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["PRIVATE_PREFIX", "UserCodeError", "load_module", "load_plugin", "module_file", "source_files",
-           "spec_folder_appended"]
+__all__ = ["PRIVATE_PREFIX", "UserCodeError", "load_module", "load_plugin", "load_entry_points", "module_file",
+           "source_files", "spec_folder_appended"]
 
 PRIVATE_PREFIX = "_fieldready_user_"
 
@@ -113,6 +114,30 @@ def load_module(root: Path, name: str) -> ModuleType:
         module = _load_path(prefix + ".".join(parts[: i + 1]), found)
     assert module is not None
     return module
+
+
+def load_entry_points(group: str) -> list[tuple[str, object]]:
+    """Load every installed distribution's entry point of ``group``: (entry point name, loaded object).
+
+    Third-party model kinds (``fieldready.model_kinds``) and corruptions (``fieldready.corruptions``)
+    register this way once their package is installed, with no ``plugins:`` line in the spec. An
+    entry point that fails to load is a UserCodeError naming it, its distribution and the fix.
+    """
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
+        if (ep.name, ep.value) in seen:  # the same distribution found twice on sys.path
+            continue
+        seen.add((ep.name, ep.value))
+        try:
+            out.append((ep.name, ep.load()))
+        except (Exception, SystemExit) as exc:  # third-party code may raise anything on import
+            dist = getattr(getattr(ep, "dist", None), "name", None) or "an installed package"
+            raise UserCodeError(
+                f"entry point {ep.name!r} = {ep.value!r} of {dist} (group {group}) raised {_describe(exc)} when "
+                f"loaded; fix or uninstall that package", None
+            ) from None
+    return out
 
 
 def load_plugin(root: Path, entry: str) -> ModuleType:

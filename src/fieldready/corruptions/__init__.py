@@ -26,11 +26,10 @@ from fieldready.corruptions.registry import (
     unregister,
 )
 from fieldready.errors import CorruptionError
+from fieldready.rng import ImageRNG, derive_seed
 
 if TYPE_CHECKING:
     import torch
-
-    from fieldready.rng import ImageRNG
 
 __all__ = [
     "Boxes",
@@ -92,8 +91,6 @@ def corrupt(
     >>> out.images.shape
     torch.Size([2, 3, 32, 32])
     """
-    from fieldready.rng import ImageRNG, derive_seed  # torch, only when images are corrupted
-
     _check_images(images)
     corruption = get(name)
     if (severity is None) == (level is None):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fieldready.errors import CorruptionError
+from fieldready.usercode import UserCodeError, load_entry_points as _load_entry_points
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +42,13 @@ __all__ = [
     "names",
     "all_corruptions",
     "apply",
+    "ENTRY_POINT_GROUP",
+    "load_entry_points",
 ]
+
+#: Installed packages register corruptions through this entry-point group: the entry point names a
+#: module whose import registers them (``@register(name, family=…, …)``), as a ``plugins:`` module does.
+ENTRY_POINT_GROUP = "fieldready.corruptions"
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,31 @@ class Corruption:
 
 _REGISTRY: dict[str, Corruption] = {}
 _FUNCTIONS: dict[str, CorruptionFn] = {}
+_entry_points_loaded = False
+
+
+def load_entry_points() -> list[str]:
+    """Import the modules of the installed ``fieldready.corruptions`` entry points; the names they added.
+
+    Runs once on the first lookup (``get``, ``names``, ``all_corruptions``); call it again after
+    installing a package into a running process.
+    """
+    global _entry_points_loaded
+    _entry_points_loaded = True
+    before = set(_REGISTRY)
+    try:
+        _load_entry_points(ENTRY_POINT_GROUP)
+    except UserCodeError as exc:
+        _entry_points_loaded = False
+        raise CorruptionError(exc.message) from None
+    return sorted(set(_REGISTRY) - before)
+
+
+def _installed() -> dict[str, Corruption]:
+    """The registry, with the installed packages' corruptions loaded the first time it is read."""
+    if not _entry_points_loaded:
+        load_entry_points()
+    return _REGISTRY
 
 
 def describe(
@@ -273,8 +305,9 @@ def unregister(name: str) -> None:
 
 def get(name: str) -> Corruption:
     """The registered corruption ``name``, or an error listing the close and the known names."""
+    registry = _installed()
     try:
-        return _REGISTRY[name]
+        return registry[name]
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -283,12 +316,12 @@ def get(name: str) -> Corruption:
 
 def names() -> list[str]:
     """All registered corruption names, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(_installed())
 
 
 def all_corruptions() -> list[Corruption]:
     """All registered corruptions, sorted by family then name."""
-    return sorted(_REGISTRY.values(), key=lambda c: (c.family, c.name))
+    return sorted(_installed().values(), key=lambda c: (c.family, c.name))
 
 
 def apply(

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fieldready.data.dataset import Dataset
-from fieldready.data.types import ImageRecord, ImageTargets
+from fieldready.data.types import Dataset, ImageRecord, ImageTargets
 from fieldready.errors import DataError
 
 __all__ = ["load_coco", "read_coco", "coco_classes"]

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fieldready.data.types import ImageRecord, ImageTargets
+from fieldready.data.coco import load_coco
+from fieldready.data.imagefolder import load_imagefolder, load_unlabelled
+from fieldready.data.types import Dataset
 
 __all__ = ["Dataset", "load_dataset", "subset"]
-
-
-@dataclass
-class Dataset:
-    """Images in a stable order (by id) with their classes and, for detection, their targets."""
-
-    task: str
-    records: list[ImageRecord]
-    classes: dict[int, str]
-    targets: dict[int, ImageTargets] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
-
-    @property
-    def labelled(self) -> bool:
-        return bool(self.targets) or any(r.label is not None for r in self.records)
 
 
 def load_dataset(
@@ -39,16 +25,10 @@ def load_dataset(
 ) -> Dataset:
     """Read a dataset in ``format`` (coco | imagefolder | images), optionally reduced to a deterministic subset."""
     if format == "images":
-        from fieldready.data.imagefolder import load_unlabelled
-
         dataset = load_unlabelled(images, task=task, classes=classes)
     elif format == "coco":
-        from fieldready.data.coco import load_coco
-
         dataset = load_coco(annotations, images)  # type: ignore[arg-type]
     else:
-        from fieldready.data.imagefolder import load_imagefolder
-
         dataset = load_imagefolder(images, classes=classes)
     if subset_size is not None and subset_size < len(dataset.records):
         dataset = subset(dataset, subset_size, seed=subset_seed)

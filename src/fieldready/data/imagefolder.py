@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fieldready.data.dataset import Dataset
 from fieldready.data.decode import image_size
-from fieldready.data.types import ImageRecord
+from fieldready.data.types import Dataset, ImageRecord
 from fieldready.errors import DataError
 
 __all__ = ["load_imagefolder", "load_unlabelled", "IMAGE_SUFFIXES"]

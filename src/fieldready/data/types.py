@@ -7,10 +7,11 @@ after the device work of a batch is done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageRecord", "ImageTargets", "ImageDetections"]
+__all__ = ["ImageRecord", "ImageTargets", "ImageDetections", "Dataset"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,18 @@ class ImageDetections:
         self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(k, 4)
         self.scores = np.asarray(self.scores, dtype=np.float64)
         self.labels = np.asarray(self.labels, dtype=np.int64)
+
+
+@dataclass
+class Dataset:
+    """Images in a stable order (by id) with their classes and, for detection, their targets."""
+
+    task: str
+    records: list[ImageRecord]
+    classes: dict[int, str]
+    targets: dict[int, ImageTargets] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.targets) or any(r.label is not None for r in self.records)

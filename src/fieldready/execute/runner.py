@@ -23,8 +23,7 @@ from fieldready.corruptions import Boxes
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
-from fieldready.execute.models import Adapter, BatchDetections, load_model
-from fieldready.execute.models.adapter import BatchWhere
+from fieldready.execute.models.adapter import Adapter, BatchDetections, BatchWhere, load_model
 from fieldready.plan import CLEAN, Point, TestPlan
 from fieldready.rng import ImageRNG, derive_seed
 from fieldready.execute.store import PredictionRow, ResultStore, TargetRow

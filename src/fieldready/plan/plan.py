@@ -24,6 +24,7 @@ import numpy as np
 from fieldready import __version__, corruptions
 from fieldready.data.dataset import Dataset, load_dataset
 from fieldready.errors import DataError, PlanError, SpecError
+from fieldready.execute.models.kinds import get_kind
 from fieldready.plan.samplesize import sample_size_warnings
 from fieldready.spec.checks import condition_name
 from fieldready.spec.loader import LoadedSpec
@@ -327,8 +328,8 @@ def _fmt(value: float) -> str:
 
 
 def _model_entry(loaded: LoadedSpec, model: ModelSpec) -> ModelEntry:
-    """Hash a model: its file, and for ``python`` models the entry point's source and the files its options name."""
-    if model.kind != "python":
+    """Hash a model: its file, and for kinds that run user code (``python``) the entry point's source and the files its options name."""
+    if not get_kind(model.kind).entrypoint:  # a model file alone determines the predictions
         digest = _sha256_or_error(loaded.resolve(model.path), f"model {model.name!r}")  # type: ignore[arg-type]
         return ModelEntry(model, digest, {f"{model.path} (model file)": digest})
     module = str(model.entrypoint).partition(":")[0]

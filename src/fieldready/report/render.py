@@ -22,7 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from fieldready.errors import ReportError
 from fieldready.resources import templates_dir
 from fieldready.report.context import ReportContext, build_context
-from fieldready.report.sign import is_signed
+from fieldready.report.sign import is_signed, sign_pdf
 from fieldready.judge.results import Results
 from fieldready.execute.store import RunLock, write_atomic
 
@@ -198,8 +198,6 @@ def render_report(
 
 def _write_signed(pdf: bytes, target: Path, signing: Signing) -> None:
     """Sign the rendered bytes into ``target`` atomically: a failure leaves the old report as it was."""
-    from fieldready.report.sign import sign_pdf
-
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import difflib
 import json
 
+from pydantic import ValidationError
+
 from fieldready import corruptions
 from fieldready.errors import CorruptionError, SpecError, SpecErrors
-from fieldready.spec.loader import LoadedSpec
+from fieldready.spec.loaded import LoadedSpec
 from fieldready.evaluate.metrics.registry import TASKS, MetricDef, lookup, metrics_for
+from fieldready.execute.models.kinds import find_kind
+from fieldready.execute.models.kinds.registry import unknown_kind
 from fieldready.spec.presets import expand_conditions, preset_names
+from fieldready.usercode import UserCodeError, load_plugin
 
 __all__ = ["check_spec", "import_plugins", "dataset_classes", "condition_name", "threshold_problem", "unknown_metric"]
 
@@ -29,8 +34,6 @@ def import_plugins(loaded: LoadedSpec) -> list[SpecError]:
     Nothing else beside the spec is imported and the spec's folder never goes in front of
     ``sys.path`` (see ``fieldready.usercode``); a failure is located at its ``plugins`` entry.
     """
-    from fieldready.usercode import UserCodeError, load_plugin
-
     errors = []
     for i, entry in enumerate(loaded.spec.plugins):
         try:
@@ -61,6 +64,7 @@ def check_spec(loaded: LoadedSpec) -> list[str]:
     errors: list[SpecError] = import_plugins(loaded)
     errors += _check_paths(loaded)
 
+    errors += _check_models(loaded)
     model_names = [m.name for m in spec.models]
     for i, name in enumerate(model_names):
         if name in model_names[:i]:
@@ -81,6 +85,30 @@ def check_spec(loaded: LoadedSpec) -> list[str]:
     if errors:
         raise SpecErrors(errors)
     return []
+
+
+def _check_models(loaded: LoadedSpec) -> list[SpecError]:
+    """Each model's kind is registered, has the fields it needs, and its options fit the kind's schema."""
+    loc = loaded.located
+    errors = []
+    for i, model in enumerate(loaded.spec.models):
+        kind = find_kind(model.kind)
+        if kind is None:
+            errors.append(loc.error(("models", i, "kind"), unknown_kind(model.kind)))
+            continue
+        problem = kind.field_problem(model)
+        if problem is not None:
+            errors.append(loc.error(("models", i), problem))
+        try:
+            kind.options.model_validate(model.options)
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ("models", i, "options", *err["loc"])
+                what = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
+                errors.append(loc.error(where, f"{what} for a {kind.name} model" + (
+                    f" (it takes {', '.join(kind.options.model_fields)})" if kind.options.model_fields else
+                    " (it takes no options)" if err["type"] == "extra_forbidden" else "")))
+    return errors
 
 
 def _check_paths(loaded: LoadedSpec) -> list[SpecError]:

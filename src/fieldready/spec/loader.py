@@ -7,14 +7,14 @@ reported together so a user fixes them in one pass.
 from __future__ import annotations
 
 import difflib
-import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from fieldready.errors import SpecError, SpecErrors
+from fieldready.spec.checks import check_spec
+from fieldready.spec.loaded import LoadedSpec
 from fieldready.spec.models import Spec
 from fieldready.spec.yaml_positions import KeyPath, Located, load_located
 
@@ -23,39 +23,12 @@ __all__ = ["LoadedSpec", "load_spec", "parse_spec"]
 _UNION_NOISE = {"float_type", "float_parsing", "int_type", "int_parsing", "none_required", "model_type"}
 
 
-@dataclass
-class LoadedSpec:
-    """A validated spec with where it came from: its file, verbatim text, hash and YAML positions."""
-
-    spec: Spec
-    path: Path
-    text: str
-    located: Located
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def root(self) -> Path:
-        """The folder that relative paths in the spec are resolved against."""
-        return self.path.parent
-
-    @property
-    def spec_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()
-
-    def resolve(self, relative: str) -> Path:
-        """A path from the spec, made absolute relative to the spec's folder."""
-        p = Path(relative).expanduser()
-        return p if p.is_absolute() else (self.root / p)
-
-
 def load_spec(path: str | Path, *, check: bool = True) -> LoadedSpec:
     """Read, validate and cross-check a spec file; raise SpecErrors listing every problem."""
     path = Path(path)
     located = load_located(path)
     loaded = parse_spec(located, path)
     if check:
-        from fieldready.spec.checks import check_spec
-
         loaded.warnings = check_spec(loaded)
     return loaded
 

@@ -170,10 +170,14 @@ class ModelInput(_Strict):
 
 
 class ModelSpec(_Strict):
-    """A candidate model: a TorchScript file or a Python entry point ``module:function``."""
+    """A candidate model of a registered kind: a TorchScript file, a Python entry point ``module:function``, ….
+
+    ``kind`` and ``options`` are checked against the model-kind registry (``fieldready.execute.models.kinds``)
+    after the spec's plugins are loaded, since a plugin or an installed package may add a kind.
+    """
 
     name: str = Field(min_length=1, json_schema_extra={"pattern": MODEL_NAME.pattern})
-    kind: Literal["torchscript", "python"]
+    kind: str = Field(min_length=1)
     path: str | None = None
     entrypoint: str | None = None
     options: dict = Field(default_factory=dict)
@@ -188,15 +192,6 @@ class ModelSpec(_Strict):
                 "letter or digit, at most 64 characters), since it is shown in charts, tables and file names"
             )
         return name
-
-    @model_validator(mode="after")
-    def _kind_fields(self) -> "ModelSpec":
-        if self.kind == "torchscript" and not self.path:
-            raise ValueError("a torchscript model needs path: file.pt")
-        if self.kind == "python":
-            if not self.entrypoint or ":" not in self.entrypoint:
-                raise ValueError("a python model needs entrypoint: 'module:function'")
-        return self
 
 
 class SeverityScope(_Strict):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from fieldready.data.dataset import Dataset
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
-from fieldready.execute.models.loaders import LOADERS
+from fieldready.execute.models.kinds import find_kind, kind_names
 from fieldready.spec.models import ModelSpec
 
 __all__ = ["Adapter", "BatchDetections", "BatchWhere", "load_model", "contract_classes", "exception_cause"]
@@ -275,7 +275,7 @@ def load_model(
     spec: ModelSpec, root: Path, device: torch.device, task: str, *, dataset: Dataset | None = None
 ) -> Adapter:
     """Load a model of any registered kind onto ``device``; its output is checked against ``dataset``'s classes."""
-    loader = LOADERS.get(spec.kind)
-    if loader is None:
-        raise ModelError(f"model {spec.name!r}: unknown kind {spec.kind!r}; known: {', '.join(sorted(LOADERS))}")
-    return Adapter(spec, loader(spec, root, device), device, task, contract_classes(dataset))
+    kind = find_kind(spec.kind)
+    if kind is None:
+        raise ModelError(f"model {spec.name!r}: unknown kind {spec.kind!r}; known: {', '.join(kind_names())}")
+    return Adapter(spec, kind.load(spec, root, device), device, task, contract_classes(dataset))

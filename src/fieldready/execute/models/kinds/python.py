@@ -1,61 +1,31 @@
-"""Loaders by model ``kind``: each turns a spec entry into the user's callable (no fieldready logic).
+"""The ``python`` model kind: ``entrypoint: 'module:function'`` called with ``options`` returns the model.
 
-A registry so that new kinds (ONNX, …) are one function here; ``python`` runs user code, loaded by
-its file's path (``fieldready.usercode``), and is used only when the spec asks for it explicitly.
+User code loaded by its file's path (``fieldready.usercode``), used only when the spec asks for it
+explicitly; ``options`` are free-form keyword arguments of the factory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from fieldready.errors import ModelError
-from fieldready.spec.models import ModelSpec
+from fieldready.execute.models.kinds.registry import AnyOptions, ModelFields, ModelKind, register_kind
 from fieldready.usercode import UserCodeError, load_module, spec_folder_appended
 
-__all__ = ["LOADERS", "register_loader"]
-
-Loader = Callable[[ModelSpec, Path, torch.device], Callable]
-LOADERS: dict[str, Loader] = {}
+__all__ = ["KIND", "load_python"]
 
 
-def register_loader(kind: str) -> Callable[[Loader], Loader]:
-    """Register the loader of a model kind; duplicate kinds are refused."""
-
-    def decorate(fn: Loader) -> Loader:
-        if kind in LOADERS:
-            raise ModelError(f"model kind {kind!r} already has a loader")
-        LOADERS[kind] = fn
-        return fn
-
-    return decorate
-
-
-@register_loader("torchscript")
-def load_torchscript(model: ModelSpec, root: Path, device: torch.device) -> Callable:
-    """A TorchScript file, mapped to the device (no Python code of the user runs)."""
-    path = Path(model.path) if Path(model.path).is_absolute() else root / model.path  # type: ignore[arg-type]
-    try:
-        module = torch.jit.load(str(path), map_location=device)
-    except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad files
-        raise ModelError(
-            f"{path}: model {model.name!r} is not a loadable TorchScript file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); save it with torch.jit.script(m).save(path)"
-        ) from None
-    module.eval()
-    return module
-
-
-@register_loader("python")
-def load_python(model: ModelSpec, root: Path, device: torch.device) -> Callable:
+def load_python(model: ModelFields, root: Path, device: Any) -> Callable:
     """Load ``module:function`` by its file's path under the spec folder and call it with ``options``.
 
     Only this module (and what it imports) runs, and the spec folder is searched after installed
     modules, never before (see ``fieldready.usercode``). Options whose key ends in ``path`` or
     ``weights`` are resolved relative to the spec folder.
     """
+    import torch  # heavy: only when a model is loaded, so the spec stage can read this kind
+
     module_name, _, func_name = str(model.entrypoint).partition(":")
     where = f"model {model.name!r} (entrypoint {model.entrypoint!r})"
     options = {k: (str(root / v) if isinstance(v, str) and k.endswith(("path", "weights")) and not Path(v).is_absolute() else v)
@@ -83,3 +53,13 @@ def load_python(model: ModelSpec, root: Path, device: torch.device) -> Callable:
         raise ModelError(f"{where}: {func_name}(**options) in {source} returned {type(fn).__name__}, not a callable "
                          f"(return an nn.Module or a function)")
     return fn
+
+
+KIND = register_kind(ModelKind(
+    name="python",
+    description="entrypoint: 'module:function' in a file beside the spec, called with options, returns the model",
+    load=load_python,
+    options=AnyOptions,
+    path="optional",
+    entrypoint=True,
+))
