@@ -65,21 +65,22 @@ def plan(spec: Path, as_json: bool) -> None:
     from fieldready.plan import compile_plan
     from fieldready.spec import load_spec
 
-    summary = compile_plan(load_spec(spec)).summary()
+    compiled = compile_plan(load_spec(spec))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(compiled.summary(), indent=2))
         return
-    click.echo(f"plan {summary['name']} ({summary['task']})  hash {summary['plan_hash']}")
-    click.echo(f"images {summary['images']}  models {len(summary['models'])}  units {summary['unit_count']}  batch size {summary['batch_size']}")
-    for c in summary["conditions"]:
-        labels = ", ".join(p["label"] for p in c["points"])
-        click.echo(f"  {c['name']:<24} {c['family']:<10} freq {c['frequency']:<5g} {labels}")
-    cost = summary["cost"]
+    summary = compiled.describe()
+    click.echo(f"plan {summary.name} ({summary.task})  hash {summary.plan_hash}")
+    click.echo(f"images {summary.images}  models {len(summary.models)}  units {summary.unit_count}  batch size {summary.batch_size}")
+    for c in summary.conditions:
+        labels = ", ".join(p.label for p in c.points)
+        click.echo(f"  {c.name:<24} {c.family:<10} freq {c.frequency:<5g} {labels}")
+    cost = summary.cost
     click.echo(
-        f"cost: {cost['forward_passes']} forward passes, {cost['corrupted_images']} corrupted images "
-        f"({cost['megapixels_corrupted']} MP), {cost['decoded_images']} images decoded once"
+        f"cost: {cost.forward_passes} forward passes, {cost.corrupted_images} corrupted images "
+        f"({cost.megapixels_corrupted} MP), {cost.decoded_images} images decoded once"
     )
-    for warning in summary["warnings"]:
+    for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 

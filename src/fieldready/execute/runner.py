@@ -137,7 +137,7 @@ def _run_batch(
     ids = [r.image_id for r in batch.records]
     images = decode_images(batch.records, device)
     boxes, labels, areas = targets.batch(ids) if targets is not None else (None, None, None)
-    outputs: list[tuple[str, str, torch.Tensor | BatchDetections]] = []
+    outputs: list[tuple[str, Point, torch.Tensor | BatchDetections]] = []
     moved: list[tuple[Point, Boxes]] = []
     for point in plan.points:
         corrupted = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes)
@@ -146,8 +146,8 @@ def _run_batch(
         where = BatchWhere(point.condition, point.label, batch.records)  # names the images in model errors
         for n, adapter in enumerate(adapters):
             x = _own_copy(corrupted.images, images, last=n == len(adapters) - 1)
-            outputs.append((adapter.name, point.key, adapter(x, where=where)))
-    predictions = [row for name, key, out in outputs for row in _rows(name, key, out, batch)]
+            outputs.append((adapter.name, point, adapter(x, where=where)))
+    predictions = [row for name, point, out in outputs for row in _rows(name, point, out, batch)]
     target_rows = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
     return predictions, target_rows
 
@@ -194,7 +194,7 @@ class _Targets:
         return Boxes(self.boxes.xyxy[index], self.boxes.valid[index]), self.labels[rows], self.areas[rows]
 
 
-def _rows(model: str, point: str, out: torch.Tensor | BatchDetections, batch: Batch) -> Iterator[PredictionRow]:
+def _rows(model: str, point: Point, out: torch.Tensor | BatchDetections, batch: Batch) -> Iterator[PredictionRow]:
     """Host arrays per image; NaN or infinite output is the model's error, named with its image."""
     ids = [r.image_id for r in batch.records]
     if isinstance(out, torch.Tensor):
@@ -202,7 +202,7 @@ def _rows(model: str, point: str, out: torch.Tensor | BatchDetections, batch: Ba
         bad = ~np.isfinite(logits).all(axis=1)
         _raise_if_bad(model, point, batch, bad)
         for i, image_id in enumerate(ids):
-            yield PredictionRow(model, point, image_id, logits[i])
+            yield PredictionRow(model, point.key, image_id, logits[i])
         return
     table = torch.cat([out.boxes, out.scores[:, None], out.labels[:, None].float(), out.index[:, None].float()], 1)
     table = table.cpu().numpy()
@@ -214,13 +214,13 @@ def _rows(model: str, point: str, out: torch.Tensor | BatchDetections, batch: Ba
     table = table[order]
     bounds = np.searchsorted(table[:, 6], np.arange(len(ids) + 1))
     for i, image_id in enumerate(ids):
-        yield PredictionRow(model, point, image_id, table[bounds[i] : bounds[i + 1], :6])
+        yield PredictionRow(model, point.key, image_id, table[bounds[i] : bounds[i + 1], :6])
 
 
-def _raise_if_bad(model: str, point: str, batch: Batch, bad: np.ndarray) -> None:
+def _raise_if_bad(model: str, point: Point, batch: Batch, bad: np.ndarray) -> None:
     if bad.any():
         record = batch.records[int(np.flatnonzero(bad)[0])]
-        where = "clean images" if point == CLEAN else f"condition {point.split('|')[0]!r}"
+        where = "clean images" if point.key == CLEAN else f"condition {point.condition!r}"
         raise ModelError(
             f"model {model!r} returned NaN or infinite values for {record.path} (image {record.image_id}) "
             f"on {where}; {int(bad.sum())} image(s) of this batch affected. Finished batches are saved; "

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fieldready.errors import StoreError
+from fieldready.plan import condition_of
 
 try:
     import fcntl
@@ -309,8 +310,7 @@ class ResultStore:
                 raise _BadBlob(f"a {type(blob).__name__} where an array was stored")
             return _decode(blob, key)
         except _BadBlob as exc:
-            point = key[1].split("|")[0]
-            raise _damaged(self.path, f"the stored {what} at {point!r} for image {key[2]}: {exc}") from None
+            raise _damaged(self.path, f"the stored {what} at {condition_of(key[1])!r} for image {key[2]}: {exc}") from None
 
 
 def _loads(text: str | None) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from fieldready import __version__, corruptions
 from fieldready.data.dataset import Dataset, load_dataset
@@ -40,13 +41,78 @@ __all__ = [
     "PluginEntry",
     "ConditionEntry",
     "TestPlan",
+    "PlanSummary",
     "compile_plan",
+    "point_key",
+    "condition_of",
     "spec_dataset",
     "file_sha256",
     "module_files",
 ]
 
 CLEAN = "clean"
+
+
+class _Summary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlannedModel(_Summary):
+    name: str
+    kind: str
+    hash: str
+    files: dict[str, str]
+
+
+class PlannedPlugin(_Summary):
+    module: str
+    hash: str
+    files: dict[str, str]
+
+
+class PlannedPoint(_Summary):
+    key: str
+    label: str
+    steps: list[dict[str, Any]]
+
+
+class PlannedCondition(_Summary):
+    name: str
+    frequency: float
+    family: str
+    points: list[PlannedPoint]
+
+
+class PlannedUnit(_Summary):
+    model: str
+    point: str
+
+
+class PlanCost(_Summary):
+    forward_passes: int
+    corrupted_images: int
+    decoded_images: int
+    megapixels_corrupted: float
+
+
+class PlanSummary(_Summary):
+    """What ``fieldready plan`` prints (``--json``: this model's JSON)."""
+
+    name: str
+    task: str
+    plan_hash: str
+    spec_hash: str
+    data_hash: str
+    images: int
+    models: list[PlannedModel]
+    plugins: list[PlannedPlugin]
+    conditions: list[PlannedCondition]
+    unit_count: int
+    units: list[PlannedUnit]
+    seed: int
+    batch_size: int
+    cost: PlanCost
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -157,43 +223,45 @@ class TestPlan:
             "plugins": {p.module: {"hash": p.hash, "parts": dict(p.parts)} for p in self.plugins},
         }
 
-    def summary(self) -> dict:
-        """The plan as plain data, for ``fieldready plan --json`` and the report's provenance."""
+    def describe(self) -> PlanSummary:
+        """The plan as ``fieldready plan`` shows it: counts, conditions, units, cost and warnings."""
         n = len(self.dataset.records)
         pixels = sum(r.width * r.height for r in self.dataset.records)
         corrupted_points = len(self.points) - 1
-        return {
-            "name": self.spec.name,
-            "task": self.spec.task,
-            "plan_hash": self.plan_hash,
-            "spec_hash": self.loaded.spec_hash,
-            "data_hash": self.data_hash,
-            "images": n,
-            "models": [{"name": m.name, "kind": m.spec.kind, "hash": m.file_hash, "files": dict(m.parts)} for m in self.models],
-            "plugins": [{"module": p.module, "hash": p.hash, "files": dict(p.parts)} for p in self.plugins],
-            "conditions": [
-                {
-                    "name": c.name,
-                    "frequency": c.frequency,
-                    "family": c.family,
-                    "points": [
-                        {"key": p.key, "label": p.label, "steps": [asdict(s) for s in p.steps]} for p in c.points
-                    ],
-                }
+        return PlanSummary(
+            name=self.spec.name,
+            task=self.spec.task,
+            plan_hash=self.plan_hash,
+            spec_hash=self.loaded.spec_hash,
+            data_hash=self.data_hash,
+            images=n,
+            models=[PlannedModel(name=m.name, kind=m.spec.kind, hash=m.file_hash, files=dict(m.parts)) for m in self.models],
+            plugins=[PlannedPlugin(module=p.module, hash=p.hash, files=dict(p.parts)) for p in self.plugins],
+            conditions=[
+                PlannedCondition(
+                    name=c.name,
+                    frequency=c.frequency,
+                    family=c.family,
+                    points=[PlannedPoint(key=p.key, label=p.label, steps=[asdict(s) for s in p.steps]) for p in c.points],
+                )
                 for c in self.conditions
             ],
-            "unit_count": len(self.units),
-            "units": [{"model": m, "point": p} for m, p in self.units],
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "cost": {
-                "forward_passes": n * len(self.points) * len(self.models),
-                "corrupted_images": n * corrupted_points,
-                "decoded_images": n,
-                "megapixels_corrupted": round(pixels * corrupted_points / 1e6, 3),
-            },
-            "warnings": self.warnings,
-        }
+            unit_count=len(self.units),
+            units=[PlannedUnit(model=m, point=p) for m, p in self.units],
+            seed=self.seed,
+            batch_size=self.batch_size,
+            cost=PlanCost(
+                forward_passes=n * len(self.points) * len(self.models),
+                corrupted_images=n * corrupted_points,
+                decoded_images=n,
+                megapixels_corrupted=round(pixels * corrupted_points / 1e6, 3),
+            ),
+            warnings=list(self.warnings),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """``describe()`` as plain JSON data (``fieldready plan --json``)."""
+        return self.describe().model_dump(mode="json")
 
 
 def file_sha256(path: Path) -> str:
@@ -283,7 +351,7 @@ def _condition_entry(condition: Condition) -> ConditionEntry:
             for s in condition.compose
         )
         label = " + ".join(f"{s.corruption} {_fmt(s.severity)}" for s in steps)
-        point = Point(f"{name}|{_steps_key(steps)}", name, steps, label, relative_to=condition.relative_to)
+        point = Point(point_key(name, steps), name, steps, label, relative_to=condition.relative_to)
         families = {corruptions.get(s.corruption).family for s in steps}
         family = families.pop() if len(families) == 1 else "composite"
         return ConditionEntry(name, condition.frequency, family, tuple(s.corruption for s in steps), "", (point,))
@@ -295,7 +363,7 @@ def _condition_entry(condition: Condition) -> ConditionEntry:
         label = f"level {level}" if level else f"{_fmt(value)}"
         points.append(
             Point(
-                f"{name}|{_steps_key(steps)}",
+                point_key(name, steps),
                 name,
                 steps,
                 label,
@@ -317,6 +385,23 @@ def _severity_points(corruption: corruptions.Corruption, sev) -> list[tuple[floa
     steps = sev.steps or 5
     values = np.linspace(sev.min, sev.max, steps) if steps > 1 else np.array([sev.min])
     return [(round(float(v), 10), None) for v in values]
+
+
+def point_key(condition: str, steps: tuple[Step, ...]) -> str:
+    """The stable key of a point (its name in the result store): the condition, then the exact steps.
+
+    >>> point_key("fog", (Step("fog", 0.5),))
+    'fog|fog=0.5'
+    """
+    return f"{condition}{_KEY_SEPARATOR}{_steps_key(steps)}"
+
+
+def condition_of(key: str) -> str:
+    """The condition a point key belongs to (``clean`` for the clean point)."""
+    return key.partition(_KEY_SEPARATOR)[0]
+
+
+_KEY_SEPARATOR = "|"
 
 
 def _steps_key(steps: tuple[Step, ...]) -> str:
