@@ -19,7 +19,7 @@ import torch
 from fieldready.data.decode import decode_images
 from fieldready.evaluate.evaluate import evaluate
 from fieldready.resources import example_spec
-from fieldready.execute.models import load_model
+from fieldready.execute.models.adapter import load_model
 from fieldready.plan import compile_plan
 from fieldready.execute.device import select_device
 from fieldready.execute.runner import batches, execute

@@ -4,12 +4,11 @@ The public API mirrors the command line: ``load_spec`` (validate), ``compile_pla
 ``execute`` (run into a result store), ``evaluate`` and ``build_results`` (metrics and verdicts),
 ``render_report`` (report), ``run`` (all of it), and ``corrupt`` (one corruption on a batch).
 Names load lazily, so ``fieldready validate`` does not pay for torch, WeasyPrint or matplotlib.
+The stages are packages (spec, plan, execute, evaluate, judge, report); see the README's
+"How the code is laid out".
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -26,6 +25,10 @@ _EXPORTS = {
     "run": "fieldready.pipeline",
     "corrupt": "fieldready.corruptions",
     "register_corruption": "fieldready.corruptions",
+    "register_metric": "fieldready.evaluate.metrics.registry",
+    "MetricDef": "fieldready.evaluate.metrics.registry",
+    "register_kind": "fieldready.execute.models.kinds.registry",
+    "ModelKind": "fieldready.execute.models.kinds.registry",
     "FieldreadyError": "fieldready.errors",
     "SpecError": "fieldready.errors",
     "PlanError": "fieldready.errors",
@@ -41,10 +44,10 @@ _RENAMED = {"register_corruption": "register"}
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'fieldready' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), _RENAMED.get(name, name))
+    value = getattr(_importlib.import_module(_EXPORTS[name]), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 
