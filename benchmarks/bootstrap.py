@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
-from fieldready.evaluate.metrics.bootstrap import resample_indices
-from fieldready.evaluate.metrics.coco_format import coco_detections, coco_ground_truth
-from fieldready.evaluate.metrics.detection import evaluate_detection
+from fieldready.evaluation.metrics.bootstrap import resample_indices
+from fieldready.evaluation.metrics.coco_format import coco_detections, coco_ground_truth
+from fieldready.evaluation.metrics.detection import evaluate_detection
 
 
 def make_case(n_images: int, dets_per_image: int, *, seed: int = 0) -> tuple[list[ImageTargets], list[ImageDetections], list[int]]:

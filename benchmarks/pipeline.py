@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 
 from fieldready.data.decode import decode_images
-from fieldready.evaluate.evaluate import evaluate
+from fieldready.evaluation.evaluate import evaluate
 from fieldready.resources import example_spec
-from fieldready.execute.models.adapter import load_model
+from fieldready.execution.models.adapter import load_model
 from fieldready.plan import compile_plan
-from fieldready.execute.device import select_device
-from fieldready.execute.runner import batches, execute
+from fieldready.execution.device import select_device
+from fieldready.execution.runner import batches, execute
 from fieldready.spec import load_spec
-from fieldready.execute.store import ResultStore
+from fieldready.execution.store import ResultStore
 
 
 def bare_forward_seconds(plan, device: torch.device) -> float:  # noqa: ANN001

@@ -1,9 +1,9 @@
 """The import graph, read from the source with ``ast``: data flows one way through the stages.
 
-spec → plan → execute → evaluate → judge → report: a stage imports only earlier stages and the
+spec → plan → execution → evaluation → judge → report: a stage imports only earlier stages and the
 leaves (errors, rng, usercode, resources, corruptions, data, and the two registries the spec stage
-validates against: the metric registry ``evaluate.metrics`` and the model kinds
-``execute.models.kinds``), and a leaf imports no stage. No fieldready module is imported inside a
+validates against: the metric registry ``evaluation.metrics`` and the model kinds
+``execution.models.kinds``), and a leaf imports no stage. No fieldready module is imported inside a
 function (a lazy import there hides a cycle), except by the CLI, whose commands import what they run.
 """
 
@@ -17,9 +17,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "fieldready"
 
-STAGES = ("spec", "plan", "execute", "evaluate", "judge", "report")
+STAGES = ("spec", "plan", "execution", "evaluation", "judge", "report")
 #: Modules or packages every stage may import; they import no stage themselves. Longest prefix wins,
-#: so ``execute.models.kinds`` is a leaf inside the ``execute`` stage. ``__init__`` is the package
+#: so ``execution.models.kinds`` is a leaf inside the ``execution`` stage. ``__init__`` is the package
 #: itself (``__version__`` and the lazy public API, which imports nothing when the package loads).
 LEAVES = (
     "__init__",
@@ -29,8 +29,8 @@ LEAVES = (
     "resources",
     "corruptions",
     "data",
-    "evaluate.metrics",
-    "execute.models.kinds",
+    "evaluation.metrics",
+    "execution.models.kinds",
 )
 #: What sequences the stages (or exposes them): may import anything, at module level.
 ORCHESTRATION = ("pipeline", "cli")
@@ -143,11 +143,11 @@ def test_no_function_level_imports_of_fieldready_modules() -> None:
     ],
 )
 def test_the_checks_catch_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: str) -> None:
-    # A fake source tree whose evaluate stage holds one offending module: the checks above must fail on it.
+    # A fake source tree whose evaluation stage holds one offending module: the checks above must fail on it.
     fake = tmp_path / "fieldready"
-    (fake / "evaluate").mkdir(parents=True)
-    (fake / "evaluate" / "__init__.py").write_text("")
-    (fake / "evaluate" / "bad.py").write_text(source)
+    (fake / "evaluation").mkdir(parents=True)
+    (fake / "evaluation" / "__init__.py").write_text("")
+    (fake / "evaluation" / "bad.py").write_text(source)
     monkeypatch.setitem(globals(), "SRC", fake)
     with pytest.raises(AssertionError, match=expected):
         test_no_stage_imports_a_later_stage()

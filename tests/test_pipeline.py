@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from fieldready.cli import cli
 from fieldready.plan import CLEAN, compile_plan
 from fieldready.spec import load_spec
-from fieldready.execute.store import ResultStore
+from fieldready.execution.store import ResultStore
 from tests._project import make_detection_project
 
 

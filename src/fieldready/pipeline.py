@@ -17,10 +17,10 @@ from pathlib import Path
 
 from fieldready import __version__
 from fieldready.errors import FieldreadyError, StoreError
-from fieldready.evaluate.evaluate import evaluate
-from fieldready.execute.device import select_device
-from fieldready.execute.runner import RunStats, execute
-from fieldready.execute.store import ResultStore, RunLock, write_atomic
+from fieldready.evaluation.evaluate import evaluate
+from fieldready.execution.device import select_device
+from fieldready.execution.runner import RunStats, execute
+from fieldready.execution.store import ResultStore, RunLock, write_atomic
 from fieldready.judge.build import build_results
 from fieldready.judge.failures import failure_gallery
 from fieldready.judge.results import Provenance, Results, results_json

@@ -12,10 +12,10 @@ from functools import cache
 
 import numpy as np
 
-from fieldready.evaluate.evaluate import Evaluation
-from fieldready.evaluate.metrics.bootstrap import interval, resample_indices
-from fieldready.evaluate.metrics.registry import get_metric, metrics_for
-from fieldready.evaluate.metrics.robustness import family_summary
+from fieldready.evaluation.evaluate import Evaluation
+from fieldready.evaluation.metrics.bootstrap import interval, resample_indices
+from fieldready.evaluation.metrics.registry import get_metric, metrics_for
+from fieldready.evaluation.metrics.robustness import family_summary
 from fieldready.judge.compare import compare, rank, recommend
 from fieldready.judge.criteria import (
     Lookup,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fieldready.evaluate.evaluate import Evaluation
-from fieldready.evaluate.metrics.bootstrap import paired_difference
-from fieldready.evaluate.metrics.classification import ClassificationUnit
-from fieldready.evaluate.metrics.significance import mcnemar_exact
+from fieldready.evaluation.evaluate import Evaluation
+from fieldready.evaluation.metrics.bootstrap import paired_difference
+from fieldready.evaluation.metrics.classification import ClassificationUnit
+from fieldready.evaluation.metrics.significance import mcnemar_exact
 from fieldready.judge.criteria import Lookup
 from fieldready.judge.results import Comparison, ModelResult, Recommendation
 from fieldready.plan import CLEAN, TestPlan

@@ -9,7 +9,7 @@ Threshold semantics, in one place and used everywhere:
   reference · (1 − t) (reference · (1 + t) where lower is better).
 A criterion's value is computed by one function of metric look-ups; looking up point estimates
 gives the value, looking up bootstrap replicates (arrays) gives its distribution — same code, and
-the aggregates are the ones of ``fieldready.evaluate.metrics.robustness``.
+the aggregates are the ones of ``fieldready.evaluation.metrics.robustness``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fieldready.evaluate.metrics.registry import MetricDef, get_metric, lookup
-from fieldready.evaluate.metrics.robustness import AggregateInputs, Profile, Value, mean, ratio
+from fieldready.evaluation.metrics.registry import MetricDef, get_metric, lookup
+from fieldready.evaluation.metrics.robustness import AggregateInputs, Profile, Value, mean, ratio
 from fieldready.judge.results import CriterionResult, json_number
 from fieldready.plan import CLEAN, ConditionEntry, TestPlan
 from fieldready.spec.models import Criterion, SeverityScope

@@ -17,11 +17,11 @@ import torch
 
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord, ImageTargets
-from fieldready.evaluate.evaluate import detections_of, targets_of
-from fieldready.evaluate.metrics.classification import softmax
-from fieldready.evaluate.metrics.failures import change_scores, classification_change_scores
-from fieldready.execute.runner import corrupt_point
-from fieldready.execute.store import ResultStore
+from fieldready.evaluation.evaluate import detections_of, targets_of
+from fieldready.evaluation.metrics.classification import softmax
+from fieldready.evaluation.metrics.failures import change_scores, classification_change_scores
+from fieldready.execution.runner import corrupt_point
+from fieldready.execution.store import ResultStore
 from fieldready.judge.results import GalleryItem, Panel, Results
 from fieldready.plan import CLEAN, TestPlan
 

@@ -8,7 +8,7 @@ formats what this writes; the number formats it uses for sentences are the repor
 
 from __future__ import annotations
 
-from fieldready.evaluate.metrics.registry import get_metric
+from fieldready.evaluation.metrics.registry import get_metric
 from fieldready.judge.criteria import margin
 from fieldready.judge.results import Comparison, CriterionResult, ModelResult, Results, Significance, json_number
 

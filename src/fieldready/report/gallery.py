@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from fieldready.errors import ReportError, StoreError
-from fieldready.execute.store import write_atomic
+from fieldready.execution.store import write_atomic
 from fieldready.judge.results import Panel
 
 __all__ = ["draw_detections", "draw_classification", "draw_panel", "write_gallery", "png_data_uri", "encode_png"]

@@ -24,7 +24,7 @@ from fieldready.resources import templates_dir
 from fieldready.report.context import ReportContext, build_context
 from fieldready.report.sign import is_signed, sign_pdf
 from fieldready.judge.results import Results
-from fieldready.execute.store import RunLock, write_atomic
+from fieldready.execution.store import RunLock, write_atomic
 
 __all__ = [
     "ReportPaths",

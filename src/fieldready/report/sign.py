@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fieldready.errors import ReportError, SignatureError
-from fieldready.execute.store import write_atomic
+from fieldready.execution.store import write_atomic
 
 __all__ = ["VerifyResult", "sign_pdf", "verify_pdf", "make_test_certificate", "check_signer", "is_signed", "env_passphrase",
            "PASSPHRASE_ENV"]

@@ -172,7 +172,7 @@ class ModelInput(_Strict):
 class ModelSpec(_Strict):
     """A candidate model of a registered kind: a TorchScript file, a Python entry point ``module:function``, ….
 
-    ``kind`` and ``options`` are checked against the model-kind registry (``fieldready.execute.models.kinds``)
+    ``kind`` and ``options`` are checked against the model-kind registry (``fieldready.execution.models.kinds``)
     after the spec's plugins are loaded, since a plugin or an installed package may add a kind.
     """
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fieldready.execute.models.kinds import all_kinds
-from fieldready.execute.models.kinds.registry import ModelKind
+from fieldready.execution.models.kinds import all_kinds
+from fieldready.execution.models.kinds.registry import ModelKind
 from fieldready.spec.models import Spec
 
 __all__ = ["spec_json_schema", "spec_json_schema_text"]

@@ -1,0 +1,148 @@
+"""Evaluate a finished run: the result store's predictions → metrics per unit (model × point).
+
+Each unit is measured once, by the metric registry's rows for the task; its data (detections or
+logits, with what they are compared against) is kept as the unit's ``Resampled`` source, so the
+judge resamples confidence intervals from it without evaluating again. Detection ground truth of
+geometric points comes from the store, where the runner put the boxes as the corruption moved them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fieldready.data.types import ImageDetections, ImageTargets
+from fieldready.evaluation.metrics.classification import ClassificationUnit
+from fieldready.evaluation.metrics.confusion import detection_confusion
+from fieldready.evaluation.metrics.detection import DetectionUnit
+from fieldready.evaluation.metrics.registry import MetricDef, Resampled, class_metrics, metrics_for
+from fieldready.execution.store import ResultStore
+from fieldready.plan import CLEAN, Point, TestPlan
+
+__all__ = ["UnitResult", "Evaluation", "evaluate", "measure", "detections_of", "targets_of"]
+
+
+@dataclass
+class UnitResult:
+    """Metrics of one model at one point; ``source`` yields any of them again, resampled."""
+
+    model: str
+    point: str
+    metrics: dict[str, float | None]
+    per_class: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    source: Resampled | None = None
+
+
+@dataclass
+class Evaluation:
+    """All unit results of a run."""
+
+    plan: TestPlan
+    units: dict[tuple[str, str], UnitResult]
+
+    def metric(self, model: str, point: str, name: str) -> float | None:
+        return self.units[(model, point)].metrics.get(name)
+
+
+def detections_of(rows: dict[int, np.ndarray]) -> list[ImageDetections]:
+    """Store rows ``[K, 6]`` (xyxy, score, label) → ImageDetections in image-id order."""
+    return [
+        ImageDetections(image_id, r[:, :4].astype(np.float64), r[:, 4].astype(np.float64), r[:, 5].astype(np.int64))
+        for image_id, r in rows.items()
+    ]
+
+
+def targets_of(plan: TestPlan, store: ResultStore, point: str, ids: list[int] | None = None) -> list[ImageTargets]:
+    """Ground truth for a point (all images, or ``ids``): the dataset's, or the boxes a geometric point moved."""
+    ids = [r.image_id for r in plan.dataset.records] if ids is None else ids
+    if point == CLEAN or not plan.point(point).geometric:
+        return [plan.dataset.targets[i] for i in ids]
+    moved = store.targets(point, ids)
+    out = []
+    for i in ids:
+        data = moved.get(i, np.zeros((0, 6), dtype=np.float32)).astype(np.float64)
+        original = plan.dataset.targets[i]
+        out.append(
+            ImageTargets(
+                image_id=i,
+                boxes=data[:, :4],
+                labels=data[:, 4].astype(np.int64),
+                area=data[:, 5],
+                width=original.width,
+                height=original.height,
+            )
+        )
+    return out
+
+
+def _predicted_categories(plan: TestPlan, store: ResultStore) -> list[int]:
+    """Unlabelled data has no category list: use the labels the models predict on clean images."""
+    labels: set[int] = set()
+    for model in plan.models:
+        for rows in store.predictions(model.name, CLEAN).values():
+            labels.update(int(v) for v in np.unique(rows[:, 5]))
+    return sorted(labels) or [0]
+
+
+def _wanted(row: MetricDef, plan: TestPlan, point: Point) -> bool:
+    """Whether a unit or stability row is measured at ``point`` of this plan."""
+    labelled = plan.dataset.labelled
+    if row.needs_labels and not labelled:
+        return False
+    if point.key == CLEAN and not row.at_clean:
+        return False
+    if row.on_demand:
+        return not labelled or any(c.metric == row.name for c in plan.spec.criteria)
+    return True
+
+
+def measure(plan: TestPlan, point: Point, source: Resampled, class_ids: list[int]) -> tuple[dict, dict]:
+    """The registry's metrics of one unit at ``point``: (metrics, per-class metrics)."""
+    task = plan.spec.task
+    rows = [r for r in metrics_for(task, scopes=("unit", "stability")) if _wanted(r, plan, point)]
+    metrics = {r.name: source.value(r.name) for r in rows}
+    per_class_rows = [r for r in class_metrics(task) if _wanted(r, plan, point)]
+    per_class = {c: {r.name: source.value(r.name, c) for r in per_class_rows} for c in class_ids} if per_class_rows else {}
+    return metrics, per_class
+
+
+def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
+    """Metrics of every unit of the plan, from the store."""
+    units: dict[tuple[str, str], UnitResult] = {}
+    labelled = plan.dataset.labelled
+    if plan.spec.task == "detection":
+        category_ids = sorted(plan.dataset.classes) or _predicted_categories(plan, store)
+        clean_detections: dict[str, list[ImageDetections]] = {}
+        for point in plan.points:
+            targets = targets_of(plan, store, point.key) if labelled else None
+            for model in plan.models:
+                detections = detections_of(store.predictions(model.name, point.key))
+                if point.key == CLEAN:
+                    clean_detections[model.name] = detections
+                unit = DetectionUnit(detections, category_ids=category_ids, targets=targets,
+                                     clean=clean_detections[model.name])
+                metrics, per_class = measure(plan, point, unit, unit.class_ids)
+                if labelled and point.key == CLEAN:  # the detection-aware confusion counts of the clean table
+                    confusion = detection_confusion(targets, detections, category_ids=category_ids)  # type: ignore[arg-type]
+                    for c, counts in confusion.per_class.items():
+                        per_class.setdefault(c, {}).update(
+                            tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
+                        )
+                units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
+    else:
+        clean_top1: dict[str, np.ndarray] = {}
+        for model in plan.models:
+            for point in plan.points:
+                rows = store.predictions(model.name, point.key)
+                logits = np.stack([rows[r.image_id] for r in plan.dataset.records])
+                if point.key == CLEAN:
+                    clean_top1[model.name] = logits.argmax(axis=1)
+                # Unlabelled data: the model's own clean answers are the pseudo labels (label-free metrics only).
+                labels = (
+                    np.array([r.label for r in plan.dataset.records], dtype=np.int64) if labelled else clean_top1[model.name]
+                )
+                unit = ClassificationUnit(labels, logits, clean_top1=clean_top1[model.name])
+                metrics, per_class = measure(plan, point, unit, unit.class_ids)
+                units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
+    return Evaluation(plan, units)

@@ -1,0 +1,244 @@
+"""execute(plan) → result store: decode each batch once, corrupt it on the device, run every model.
+
+The loop is batch → point → model: an image is decoded and moved to the device once, each
+corruption of the plan is computed once per batch and fed to every candidate (so all models see
+the very same pixels), and clean predictions are one more point. Host copies happen once per batch,
+when its predictions are committed to the store in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fieldready import corruptions
+from fieldready.corruptions import Boxes
+from fieldready.data.decode import decode_images
+from fieldready.data.types import ImageRecord
+from fieldready.errors import ModelError
+from fieldready.execution.models.adapter import Adapter, BatchDetections, BatchWhere, load_model
+from fieldready.plan import CLEAN, Point, TestPlan
+from fieldready.rng import ImageRNG, derive_seed
+from fieldready.execution.store import PredictionRow, ResultStore, TargetRow
+
+__all__ = ["execute", "Batch", "batches", "corrupt_point", "RunStats"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Images of one size processed together, with a key that names them in the store."""
+
+    key: str
+    records: list[ImageRecord]
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What ``execute`` did: batches computed now and already found in the store."""
+
+    computed: int
+    resumed: int
+    seconds: float
+    device: str
+
+
+def batches(records: list[ImageRecord], batch_size: int) -> list[Batch]:
+    """Group images by size (a batch is one tensor) and cut each group into batches, in id order."""
+    by_size = sorted(records, key=lambda r: (r.height, r.width, r.image_id))
+    out = []
+    for (h, w), group in groupby(by_size, key=lambda r: (r.height, r.width)):
+        items = list(group)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            ids = ",".join(str(r.image_id) for r in chunk)
+            digest = hashlib.sha1(ids.encode()).hexdigest()[:16]
+            out.append(Batch(f"{h}x{w}:{chunk[0].image_id}:{len(chunk)}:{digest}", chunk))
+    return out
+
+
+def corrupt_point(
+    images: torch.Tensor,
+    point: Point,
+    image_ids: list[int],
+    *,
+    seed: int,
+    boxes: Boxes | None = None,
+) -> corruptions.Corrupted:
+    """Apply a point's steps to a batch with per-image seeds from (seed, point, image id)."""
+    if not point.steps:
+        return corruptions.Corrupted(images, boxes)
+    rng = ImageRNG([derive_seed(seed, point.key, i) for i in image_ids], device=images.device)
+    scale = min(images.shape[-2:]) / point.relative_to if point.relative_to else 1.0
+    steps = [(s.corruption, s.severity) for s in point.steps]
+    return corruptions.apply_steps(images, steps, rng, spatial_scale=scale, boxes=boxes)
+
+
+def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progress: bool = True) -> RunStats:
+    """Run every unit of the plan into ``store``, skipping the (model, image) pairs it already holds.
+
+    Done work is found by image and model, not by batch, so a resume may use another batch size,
+    and a model whose predictions were dropped (it changed) is computed again alone.
+    """
+    store.claim(plan.plan_hash, plan.identity())
+    records = plan.dataset.records
+    done = store.done_by_model(len(plan.points))
+    missing = {m.name: {r.image_id for r in records} - done.get(m.name, set()) for m in plan.models}
+    todo_ids = set().union(*missing.values())
+    todo = batches([r for r in records if r.image_id in todo_ids], plan.batch_size)
+    resumed = store.batch_count() if any(done.values()) else 0
+    if not todo:
+        return RunStats(0, resumed, 0.0, str(device))
+    adapters = [
+        load_model(m.spec, plan.loaded.root, device, plan.spec.task, dataset=plan.dataset)
+        for m in plan.models
+        if missing[m.name]
+    ]
+    targets = _Targets.of(plan, device)
+    units = len(plan.points) * len(adapters)
+    total = len(records)
+    bar = tqdm(
+        total=total,
+        initial=total - sum(len(b.records) for b in todo),
+        unit="img",
+        desc=f"{plan.spec.name}: {units} units",
+        disable=None if progress else True,
+        smoothing=0.1,
+    )
+    start = time.perf_counter()
+    try:
+        for batch in todo:
+            t0 = time.perf_counter()
+            ids = {r.image_id for r in batch.records}
+            needed = [a for a in adapters if missing[a.name] & ids]
+            predictions, moved = _run_batch(plan, batch, needed, targets, device)
+            store.commit_batch(
+                batch.key,
+                images=len(batch.records),
+                seconds=time.perf_counter() - t0,
+                predictions=[p for p in predictions if p.image_id in missing[p.model]],
+                targets=moved,
+            )
+            bar.update(len(batch.records))
+    finally:
+        bar.close()
+    return RunStats(len(todo), resumed, time.perf_counter() - start, str(device))
+
+
+def _run_batch(
+    plan: TestPlan, batch: Batch, adapters: list[Adapter], targets: _Targets | None, device: torch.device
+) -> tuple[list[PredictionRow], list[TargetRow]]:
+    ids = [r.image_id for r in batch.records]
+    images = decode_images(batch.records, device)
+    boxes, labels, areas = targets.batch(ids) if targets is not None else (None, None, None)
+    outputs: list[tuple[str, Point, torch.Tensor | BatchDetections]] = []
+    moved: list[tuple[Point, Boxes]] = []
+    for point in plan.points:
+        corrupted = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes)
+        if boxes is not None and point.geometric and corrupted.boxes is not None:
+            moved.append((point, corrupted.boxes))
+        where = BatchWhere(point.condition, point.label, batch.records)  # names the images in model errors
+        for n, adapter in enumerate(adapters):
+            x = _own_copy(corrupted.images, images, last=n == len(adapters) - 1)
+            outputs.append((adapter.name, point, adapter(x, where=where)))
+    predictions = [row for name, point, out in outputs for row in _rows(name, point, out, batch)]
+    target_rows = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
+    return predictions, target_rows
+
+
+def _own_copy(batch: torch.Tensor, decoded: torch.Tensor, *, last: bool) -> torch.Tensor:
+    """The tensor one model may receive: a model that writes into its input must not change the next model's.
+
+    The last model of a point gets the point's tensor itself, unless it shares memory with the
+    decoded images that later points start from; every other model gets a copy.
+    """
+    if last and batch.untyped_storage().data_ptr() != decoded.untyped_storage().data_ptr():
+        return batch
+    return batch.clone()
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Every image's ground truth padded once per run: a batch takes rows, with no per-image loop."""
+
+    row: dict[int, int]
+    boxes: Boxes
+    labels: np.ndarray
+    areas: np.ndarray
+
+    @classmethod
+    def of(cls, plan: TestPlan, device: torch.device) -> "_Targets | None":
+        if plan.spec.task != "detection" or not plan.dataset.targets:
+            return None
+        ids = [r.image_id for r in plan.dataset.records]
+        targets = [plan.dataset.targets[i] for i in ids]
+        boxes = Boxes.from_list([torch.from_numpy(t.boxes) for t in targets], device=device)
+        m = boxes.xyxy.shape[1]
+        labels = np.full((len(ids), m), -1, dtype=np.int64)
+        areas = np.zeros((len(ids), m), dtype=np.float64)
+        for row, t in enumerate(targets):
+            labels[row, : len(t.labels)] = t.labels
+            box_area = np.clip((t.boxes[:, 2] - t.boxes[:, 0]) * (t.boxes[:, 3] - t.boxes[:, 1]), 1e-9, None)
+            areas[row, : len(t.labels)] = t.area / box_area  # COCO area as a share of the box, kept under moves
+        return cls({i: row for row, i in enumerate(ids)}, boxes, labels, areas)
+
+    def batch(self, ids: list[int]) -> tuple[Boxes, np.ndarray, np.ndarray]:
+        rows = [self.row[i] for i in ids]
+        index = torch.tensor(rows, device=self.boxes.xyxy.device)
+        return Boxes(self.boxes.xyxy[index], self.boxes.valid[index]), self.labels[rows], self.areas[rows]
+
+
+def _rows(model: str, point: Point, out: torch.Tensor | BatchDetections, batch: Batch) -> Iterator[PredictionRow]:
+    """Host arrays per image; NaN or infinite output is the model's error, named with its image."""
+    ids = [r.image_id for r in batch.records]
+    if isinstance(out, torch.Tensor):
+        logits = out.cpu().numpy()
+        bad = ~np.isfinite(logits).all(axis=1)
+        _raise_if_bad(model, point, batch, bad)
+        for i, image_id in enumerate(ids):
+            yield PredictionRow(model, point.key, image_id, logits[i])
+        return
+    table = torch.cat([out.boxes, out.scores[:, None], out.labels[:, None].float(), out.index[:, None].float()], 1)
+    table = table.cpu().numpy()
+    bad = np.zeros(len(ids), dtype=bool)
+    finite = np.isfinite(table[:, :5]).all(axis=1)
+    bad[table[~finite, 6].astype(np.int64)] = True
+    _raise_if_bad(model, point, batch, bad)
+    order = np.argsort(table[:, 6], kind="stable")
+    table = table[order]
+    bounds = np.searchsorted(table[:, 6], np.arange(len(ids) + 1))
+    for i, image_id in enumerate(ids):
+        yield PredictionRow(model, point.key, image_id, table[bounds[i] : bounds[i + 1], :6])
+
+
+def _raise_if_bad(model: str, point: Point, batch: Batch, bad: np.ndarray) -> None:
+    if bad.any():
+        record = batch.records[int(np.flatnonzero(bad)[0])]
+        where = "clean images" if point.key == CLEAN else f"condition {point.condition!r}"
+        raise ModelError(
+            f"model {model!r} returned NaN or infinite values for {record.path} (image {record.image_id}) "
+            f"on {where}; {int(bad.sum())} image(s) of this batch affected. Finished batches are saved; "
+            "fix the model and run the same command again"
+        )
+
+
+def _target_rows(
+    point: Point, boxes: Boxes, labels: np.ndarray, areas: np.ndarray, ids: list[int]
+) -> Iterator[TargetRow]:
+    """Moved ground truth per image: valid boxes only, area rescaled with the box."""
+    xyxy = boxes.xyxy.cpu().numpy().astype(np.float64)
+    valid = boxes.valid.cpu().numpy() & (labels >= 0)
+    box_area = (xyxy[..., 2] - xyxy[..., 0]) * (xyxy[..., 3] - xyxy[..., 1])
+    for row, image_id in enumerate(ids):
+        keep = valid[row]
+        data = np.concatenate(
+            [xyxy[row, keep], labels[row, keep, None].astype(np.float64), (box_area[row, keep] * areas[row, keep])[:, None]],
+            axis=1,
+        )
+        yield TargetRow(point.key, image_id, data)
