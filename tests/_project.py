@@ -10,6 +10,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fieldready.execution.runner import execute
+from fieldready.execution.store import ResultStore
+from fieldready.plan import TestPlan, compile_plan
+from fieldready.spec import load_spec
+
 
 class BrightBoxDetector(torch.nn.Module):
     """Detects the brightest square of the image: one box per image, scored by its contrast.
@@ -100,3 +105,11 @@ criteria:
 report: {title: Tiny detector, signoff: [{role: ML lead}]}
 run: {device: cpu, seed: 0, batch_size: 5, bootstrap: 200}
 """
+
+
+def executed_plan(spec: Path, run_dir: Path) -> TestPlan:
+    """Compile ``spec`` and run its units into a result store in ``run_dir`` (no evaluation, no report)."""
+    plan = compile_plan(load_spec(spec))
+    with ResultStore(run_dir) as store:
+        execute(plan, store, device=torch.device("cpu"), progress=False)
+    return plan

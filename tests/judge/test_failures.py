@@ -1,15 +1,23 @@
-"""Failure gallery files: one set per model, even when two model names slugify alike."""
+"""Failure mining and the gallery: the largest changes vs clean, spread over conditions; one file set per model."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
 from click.testing import CliRunner
 
 from fieldready.cli import cli
-from fieldready.judge.failures import _stem
-from tests._project import make_detection_project
+from fieldready.evaluation.evaluate import detections_of
+from fieldready.evaluation.metrics.failures import change_scores
+from fieldready.execution.store import ResultStore
+from fieldready.judge.failures import _stem, failure_gallery, mine_failures
+from fieldready.judge.results import ModelResult, Results
+from fieldready.plan import CLEAN, TestPlan
+from tests._project import executed_plan, make_detection_project
 
 
 def test_stems_differ_for_names_that_slugify_alike() -> None:
@@ -32,3 +40,45 @@ def test_models_named_alike_get_their_own_gallery_files(tmp_path: Path) -> None:
     for name in files["model a"] | files["model_a"]:
         assert (tmp_path / "run" / name).stat().st_size > 0
     assert not [p for p in (tmp_path / "run" / "gallery").iterdir() if p.suffix != ".png"]  # no temp files left
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestPlan, Path]:
+    root = tmp_path_factory.mktemp("mine")
+    return executed_plan(make_detection_project(root / "p", n_images=6), root / "run"), root / "run"
+
+
+def test_mining_picks_distinct_images_the_worst_of_each_condition_first(executed: tuple[TestPlan, Path]) -> None:
+    plan, run_dir = executed
+    with ResultStore(run_dir) as store:
+        failures = mine_failures(plan, store, "model-a", top=4)
+        # every candidate's score, recomputed here from the store: clean vs each point
+        clean = detections_of(store.predictions("model-a", CLEAN))
+        scores = {}
+        for p in plan.points[1:]:
+            for d, s in zip(clean, change_scores(clean, detections_of(store.predictions("model-a", p.key)))):
+                scores[(d.image_id, p.key)] = s
+    assert 0 < len(failures) <= 4
+    assert len({f.image_id for f in failures}) == len(failures)
+    assert all(f.score > 0 and f.score == scores[(f.image_id, f.point)] for f in failures)
+    condition = {p.key: p.condition for p in plan.points}
+    firsts = []
+    for f in failures:  # the first failures come from different conditions, each that condition's worst
+        if condition[f.point] in {condition[g.point] for g in firsts}:
+            break
+        firsts.append(f)
+    for f in firsts:
+        worst = max(s for (i, k), s in scores.items() if condition[k] == condition[f.point])
+        assert f.score == worst
+
+
+def test_the_gallery_has_two_panels_per_item_with_the_runs_pixels(executed: tuple[TestPlan, Path]) -> None:
+    plan, run_dir = executed
+    results = Results.model_construct(models=[ModelResult.model_construct(name=m.name, gallery=[]) for m in plan.models])
+    with ResultStore(run_dir) as store:
+        out, panels = failure_gallery(plan, store, results, device=torch.device("cpu"))
+    items = [g for m in out.models for g in m.gallery]
+    assert items and len(panels) == 2 * len(items)
+    assert [p.path for p in panels] == [path for g in items for path in (g.clean_png, g.corrupted_png)]
+    assert all(p.image.dtype == np.uint8 and p.image.shape[2] == 3 and p.boxes is not None for p in panels)
+    assert all(m.gallery == [] for m in results.models)  # the judge returns new results, it does not mutate
