@@ -18,13 +18,13 @@ import torch
 
 from fieldready.data.decode import decode_images
 from fieldready.evaluation.evaluate import evaluate
-from fieldready.resources import example_spec
-from fieldready.execution.models.adapter import load_model
-from fieldready.plan import compile_plan
 from fieldready.execution.device import select_device
+from fieldready.execution.models.adapter import load_model
 from fieldready.execution.runner import batches, execute
-from fieldready.spec import load_spec
 from fieldready.execution.store import ResultStore
+from fieldready.plan import compile_plan
+from fieldready.resources import example_spec
+from fieldready.spec import load_spec
 
 
 def bare_forward_seconds(plan, device: torch.device) -> float:  # noqa: ANN001

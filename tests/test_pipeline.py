@@ -15,9 +15,9 @@ from pycocotools.cocoeval import COCOeval
 from pypdf import PdfReader
 
 from fieldready.cli import cli
+from fieldready.execution.store import ResultStore
 from fieldready.plan import CLEAN, compile_plan
 from fieldready.spec import load_spec
-from fieldready.execution.store import ResultStore
 from tests._project import make_detection_project
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from fieldready import resources
 from fieldready.errors import FieldreadyError
-from fieldready.spec.presets import expand_conditions, preset_names
 from fieldready.spec.models import Condition
+from fieldready.spec.presets import expand_conditions, preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

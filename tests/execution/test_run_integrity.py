@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from fieldready import corruptions
 from fieldready.cli import cli
-from fieldready.plan import compile_plan
 from fieldready.execution.runner import execute
-from fieldready.spec import load_spec
 from fieldready.execution.store import ResultStore
+from fieldready.plan import compile_plan
+from fieldready.spec import load_spec
 from tests._project import BrightBoxDetector, make_detection_project
 
 # A python model whose weights file is named in options. It stops (raises) after STOP's number of

@@ -16,10 +16,10 @@ import torch
 from click.testing import CliRunner
 
 from fieldready.cli import cli
-from fieldready.plan import compile_plan
 from fieldready.execution.runner import batches, execute
-from fieldready.spec import load_spec
 from fieldready.execution.store import ResultStore
+from fieldready.plan import compile_plan
+from fieldready.spec import load_spec
 from tests._project import make_detection_project
 
 SLOW_MODEL = '''\

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from fieldready.plan import CLEAN, TestPlan, compile_plan
+from fieldready.judge.criteria import criterion_value, judge, model_verdict
 from fieldready.judge.results import CriterionResult
+from fieldready.plan import CLEAN, TestPlan, compile_plan
 from fieldready.spec import load_spec
 from fieldready.spec.models import Criterion
-from fieldready.judge.criteria import criterion_value, judge, model_verdict
 from tests._project import make_detection_project
 
 CASES = YAML(typ="safe").load((Path(__file__).parent / "verdicts.yaml").read_text())

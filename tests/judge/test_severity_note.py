@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from fieldready.judge.criteria import severity_note as _severity_note
 from fieldready.plan import CLEAN, TestPlan, compile_plan
 from fieldready.spec import load_spec
 from fieldready.spec.models import Criterion
-from fieldready.judge.criteria import severity_note as _severity_note
 from tests._project import make_detection_project
 
 

@@ -24,9 +24,9 @@ from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
 from fieldready.execution.models.adapter import Adapter, BatchDetections, BatchWhere, load_model
+from fieldready.execution.store import PredictionRow, ResultStore, TargetRow
 from fieldready.plan import CLEAN, Point, TestPlan
 from fieldready.rng import ImageRNG, derive_seed
-from fieldready.execution.store import PredictionRow, ResultStore, TargetRow
 
 __all__ = ["execute", "Batch", "batches", "corrupt_point", "RunStats"]
 

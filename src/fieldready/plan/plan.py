@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict
 from fieldready import __version__, corruptions
 from fieldready.data.dataset import Dataset, load_dataset
 from fieldready.errors import DataError, PlanError, SpecError
+from fieldready.evaluation.metrics.registry import PRIMARY
 from fieldready.execution.models.kinds import get_kind
 from fieldready.plan.samplesize import sample_size_warnings
 from fieldready.spec.checks import condition_name
 from fieldready.spec.loader import LoadedSpec
-from fieldready.evaluation.metrics.registry import PRIMARY
 from fieldready.spec.models import Condition, ModelSpec
 from fieldready.spec.presets import expand_conditions
 from fieldready.usercode import source_files

@@ -20,11 +20,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fieldready.errors import ReportError
-from fieldready.resources import templates_dir
+from fieldready.execution.store import RunLock, write_atomic
+from fieldready.judge.results import Results
 from fieldready.report.context import ReportContext, build_context
 from fieldready.report.sign import is_signed, sign_pdf
-from fieldready.judge.results import Results
-from fieldready.execution.store import RunLock, write_atomic
+from fieldready.resources import templates_dir
 
 __all__ = [
     "ReportPaths",

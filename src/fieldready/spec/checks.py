@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from fieldready import corruptions
 from fieldready.errors import CorruptionError, SpecError, SpecErrors
-from fieldready.spec.loaded import LoadedSpec
 from fieldready.evaluation.metrics.registry import TASKS, MetricDef, lookup, metrics_for
 from fieldready.execution.models.kinds import find_kind
 from fieldready.execution.models.kinds.registry import unknown_kind
+from fieldready.spec.loaded import LoadedSpec
 from fieldready.spec.presets import expand_conditions, preset_names
 from fieldready.usercode import UserCodeError, load_plugin
 
