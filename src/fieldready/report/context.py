@@ -44,7 +44,11 @@ _VERDICT_STYLE = {
     "NO-GO": ("nogo", "✘"),
     "INCONCLUSIVE": ("inconclusive", "?"),
 }
-_STATUS = {k: (word, word.lower(), icon) for (k, word), icon in zip(STATUS_WORD.items(), ("✔", "✘", "?"))}
+_STATUS = {  # the judge's word, its CSS class, its icon
+    True: (STATUS_WORD[True], "pass", "✔"),
+    False: (STATUS_WORD[False], "fail", "✘"),
+    None: (STATUS_WORD[None], "inconclusive", "?"),
+}
 
 
 def _fmt_signed(value: float | None) -> str:
