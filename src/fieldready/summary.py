@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 
 from fieldready.evaluate import Evaluation
-from fieldready.metrics.bootstrap import interval, paired_difference, resample_indices
+from fieldready.metrics.bootstrap import paired_difference, resample_indices
 from fieldready.metrics.classification import classification_replicates
 from fieldready.metrics.info import json_number
 from fieldready.metrics.significance import mcnemar_exact
@@ -30,7 +30,7 @@ from fieldready.results import (
 )
 from fieldready.spec.metric_names import METRICS
 from fieldready.spec.models import Criterion, SeverityScope
-from fieldready.verdicts import criterion_id, criterion_value, describe, judge, model_verdict, scope_label
+from fieldready.verdicts import criterion_id, criterion_interval, criterion_value, describe, judge, model_verdict, scope_label
 
 __all__ = ["build_results", "PRODUCTION"]
 
@@ -68,7 +68,7 @@ def _judged(
     if rep_get is None or value is None:
         return value, None, None
     reps = np.asarray(criterion_value(plan, criterion, model, rep_get), dtype=np.float64)
-    return value, interval(reps, confidence=criterion.confidence, estimate=value), reps
+    return value, criterion_interval(plan, criterion, reps, value), reps
 
 
 def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance) -> Results:
@@ -174,13 +174,14 @@ def _comparison(
     if a is not None and b is not None:
         out.clean_difference = a - b
         if rep_get is not None:
-            ci = paired_difference(rep_get(model.name, CLEAN, primary, None), rep_get(base_name, CLEAN, primary, None))[1]
+            n = len(plan.dataset.records)
+            ci = paired_difference(rep_get(model.name, CLEAN, primary, None), rep_get(base_name, CLEAN, primary, None), estimate=a - b, n=n)[1]
             out.clean_ci = list(ci) if ci else None
     if model.production_score is not None and base.production_score is not None:
         out.production_difference = model.production_score - base.production_score
         ra, rb = production_reps.get(model.name), production_reps.get(base_name)
         if ra is not None and rb is not None:
-            ci = paired_difference(ra, rb)[1]
+            ci = paired_difference(ra, rb, estimate=out.production_difference, n=len(plan.dataset.records))[1]
             out.production_ci = list(ci) if ci else None
     if plan.spec.task == "classification" and plan.dataset.labelled:
         labels, logits_a, _ = evaluation.units[(model.name, CLEAN)].engine  # type: ignore[misc]
@@ -284,7 +285,8 @@ def _recommend(models: list[ModelResult], plan: TestPlan, reps: dict[str, np.nda
     if len(go) > 1:
         second = go[1]
         a, b = reps.get(best.name), reps.get(second.name)
-        diff_ci = paired_difference(a, b)[1] if a is not None and b is not None else None
+        diff = (best.production_score or 0.0) - (second.production_score or 0.0)
+        diff_ci = paired_difference(a, b, estimate=diff, n=len(plan.dataset.records))[1] if a is not None and b is not None else None
         if diff_ci is not None and diff_ci[0] <= 0.0:
             reason += (
                 f"; {second.name} ({second.production_score:.3f}) is statistically indistinguishable "
