@@ -194,20 +194,11 @@ def reference_frames(source: Path, *, sample_fps: float = 1.0) -> tuple[Iterator
     """
     source = Path(source)
     if source.is_file() and source.suffix.lower() in {".yaml", ".yml"}:
-        from fieldready.data import load_dataset
+        from fieldready.data.dataset import load_spec_dataset
         from fieldready.spec import load_spec
 
         loaded = load_spec(source)
-        ds = loaded.spec.dataset
-        dataset = load_dataset(
-            format=ds.format,
-            task=loaded.spec.task,
-            images=loaded.resolve(ds.images),
-            annotations=loaded.resolve(ds.annotations) if ds.annotations else None,
-            classes=ds.classes,
-            subset_size=ds.subset.size if ds.subset else None,
-            subset_seed=ds.subset.seed if ds.subset else 0,
-        )
+        dataset = load_spec_dataset(loaded.spec.dataset, task=loaded.spec.task, resolve=loaded.resolve)
         paths = [Path(r.path) for r in dataset.records]
         if not paths:
             raise DataError(f"{source}: the spec's dataset has no images to serve as the reference")
