@@ -117,7 +117,7 @@ def _read_yaml(path: Path) -> Any:
     try:
         located = load_located(path)
     except SpecError as exc:
-        message = exc.message.replace("in a spec", "in a data.yaml").replace("the spec", "the data.yaml")
+        message = exc.message.replace("a spec", "a data.yaml").replace("the spec", "the data.yaml")
         if exc.line is None and "mapping" in exc.message:
             raise DataError(f"{path}: a data.yaml is a YAML mapping with 'names' and 'val' keys; this one is not") from None
         where = f"{path}:{exc.line}:{exc.col}" if exc.line is not None else str(path)
