@@ -255,7 +255,7 @@ def _object(i: int, obj: ET.Element, at) -> _Object:  # noqa: ANN001 - the eleme
     for lo, hi in (("xmin", "xmax"), ("ymin", "ymax")):
         a, b = values[_BOX_FIELDS.index(lo)], values[_BOX_FIELDS.index(hi)]
         if b < a:
-            raise DataError(f"{at(box)}: object[{i}] ({name!r}): bndbox {hi} {b:g} < {lo} {a:g}; corners are [{lo}, {hi}]")
+            raise DataError(f"{at(box)}: object[{i}] ({name!r}): bndbox {hi} {b:g} < {lo} {a:g}; a VOC box is xmin ymin xmax ymax with {hi} ≥ {lo}")
     # 1-based inclusive pixel indices → continuous [xmin − 1, xmax] (Detectron2's reading).
     xywh = (xmin - 1.0, ymin - 1.0, xmax - xmin + 1.0, ymax - ymin + 1.0)
     return _Object(name, difficult == 1.0, xywh, where)
