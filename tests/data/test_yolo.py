@@ -96,6 +96,8 @@ YAML_CASES: list[tuple[str, str, list[str]]] = [
     ("val-missing-folder", "val: nowhere/images\nnames: [square, other]\n", [":1:6: val:", "'nowhere/images': no such folder"]),
     ("val-number", "val: 3\nnames: [square, other]\n", ["val must be a folder"]),
     ("path-number", "path: 3\nval: images\nnames: [square, other]\n", ["path must be the dataset's root folder"]),
+    ("path-nul", 'path: "da\\0ta"\nval: images\nnames: [square, other]\n', [":1:7: path:", "path must be the dataset's root folder"]),
+    ("val-nul", 'val: ["ima\\0ges"]\nnames: [square, other]\n', ["val[0]", "contains a NUL character"]),
     ("top-level-list", "- val\n- images\n", ["YAML mapping with 'names' and 'val'"]),
     ("python-tag", "val: images\nnames: !!python/object/apply:os.system [echo hi]\n", ["tag", "not allowed in a data.yaml"]),
     ("alias", "val: &v images\ntest: *v\nnames: [square, other]\n", ["anchor", "not allowed in a data.yaml"]),
@@ -230,6 +232,14 @@ def test_path_root_lists_and_the_dotdot_fallback(tmp_path: Path) -> None:
     for name, text in variants.items():
         (elsewhere / "data.yaml").write_text(text)
         assert _boxes(elsewhere / "data.yaml") == expected, name
+
+
+def test_a_symlink_loop_in_the_image_folder_lists_each_image_once(tmp_path: Path) -> None:
+    _, data = _project(tmp_path)
+    (data.parent / "images" / "loop").symlink_to("..")
+    (data.parent / "images" / ".cache").mkdir()
+    cv2.imwrite(str(data.parent / "images" / ".cache" / "thumb.png"), np.zeros((4, 4, 3), np.uint8))
+    assert [Path(r.path).name for r in load_yolo(data).records] == ["img000.png", "img001.png", "img002.png"]
 
 
 def test_split_chooses_the_entry(tmp_path: Path) -> None:

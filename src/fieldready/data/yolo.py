@@ -22,7 +22,6 @@ Read the way Ultralytics reads them (``ultralytics/data/utils.py``: ``check_det_
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import math
 import os
@@ -189,6 +188,9 @@ def _split_images(located: Any, data_yaml: Path, split: str) -> tuple[list[Path]
         entries = [((key, i), v) for i, v in enumerate(value)]
     else:
         raise _error(located, (key,), f"{key} must be a folder, a .txt list or a list of those (strings), got {value!r}")
+    for keypath, entry in entries:
+        if "\x00" in entry:
+            raise _error(located, keypath, f"{entry!r} contains a NUL character; give a folder or file path")
     root = _root(located, data_yaml)
     found: dict[str, str] = {}
     lists: list[Path] = []
@@ -197,9 +199,7 @@ def _split_images(located: Any, data_yaml: Path, split: str) -> tuple[list[Path]
         if not target.exists() and entry.startswith("../"):  # Ultralytics' fallback for exported datasets
             target = (root / entry[3:]).resolve()
         if target.is_dir():
-            pattern = os.path.join(glob.escape(str(target)), "**", "*.*")
-            paths = [p for p in glob.glob(pattern, recursive=True) if Path(p).suffix.lower() in _IMAGE_SUFFIXES]
-            listed = [(p, f"{target}") for p in paths if os.path.isfile(p)]
+            listed = [(p, f"{target}") for p in _folder_images(target)]
         elif target.is_file() and target.suffix.lower() in _IMAGE_SUFFIXES:
             listed = [(str(target), str(located.file))]
         elif target.is_file():
@@ -216,12 +216,31 @@ def _split_images(located: Any, data_yaml: Path, split: str) -> tuple[list[Path]
     return [Path(p) for p in sorted(found)], lists
 
 
+def _folder_images(folder: Path) -> list[str]:
+    """Image files below ``folder``, as Ultralytics' ``glob('**/*.*')`` finds them (hidden names skipped,
+    symlinked folders followed), but each folder visited once, so a symlink loop cannot repeat images."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not name.startswith(".") and Path(name).suffix.lower() in _IMAGE_SUFFIXES and os.path.isfile(path):
+                out.append(path)
+    return out
+
+
 def _root(located: Any, data_yaml: Path) -> Path:
     """The dataset root: ``path`` (relative to the data.yaml's folder), or that folder itself."""
     raw = located.data.get("path")
     if raw is None or raw == "":
         return data_yaml.parent.resolve()
-    if not isinstance(raw, str):
+    if not isinstance(raw, str) or "\x00" in raw:
         raise _error(located, ("path",), f"path must be the dataset's root folder, got {raw!r}")
     root = Path(raw).expanduser()
     return (root if root.is_absolute() else data_yaml.parent / root).resolve()
