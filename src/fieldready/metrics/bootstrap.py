@@ -132,6 +132,8 @@ def interval(
     centre = estimate - BIAS_FACTOR * bias
     grow = widening(n)
     lo, hi = centre - grow * max(centre - lo, 0.0), centre + grow * max(hi - centre, 0.0)
+    # the measured value stays inside (it is drawn with the interval as error bars); only ever wider
+    lo, hi = min(lo, estimate), max(hi, estimate)
     if trials:
         cp_lo, cp_hi = clopper_pearson(estimate * trials, trials, confidence=confidence)
         lo, hi = max(min(lo, cp_lo), 0.0), min(max(hi, cp_hi), 1.0)
