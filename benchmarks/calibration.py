@@ -13,7 +13,9 @@ true value, how often the criterion PASSES when the true value sits exactly on t
 one-sided 95 % decision must stay ≤ 2.5 %), for the criterion's own direction and the reverse one,
 the wrong-PASS / wrong-FAIL rates with the threshold 1 and 2 standard errors (the estimate's
 standard deviation over the samples) on the wrong side of the true value, and how often it PASSES
-when the true value is 2 standard errors better than the threshold (the price of caution).
+when the true value is 2 standard errors better than the threshold (the price of caution). The
+last column judges the same samples by the rule before calibration (BC percentile interval, or
+plain percentile for a paired difference, PASS when its bound reaches the threshold).
 
 Run: ``python benchmarks/calibration.py`` (1000 samples per figure) or ``--quick`` (150 samples,
 smaller populations; a smoke run, its rates are ±2 %). One process, no multiprocessing.
@@ -25,6 +27,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from types import SimpleNamespace
 
 import numpy as np
@@ -168,20 +171,37 @@ class Figure:
     name: str
     n: int
     kind: str  # the criterion kind; at_least / at_most decide directly on the value
-    compute: Callable  # (plan, point lookup, replicate lookup) -> (value, interval)
+    compute: Callable  # (plan, point lookup, replicate lookup) -> (value, interval, previous rule's interval)
     plan: SimpleNamespace | None = None  # the sample's plan stub (n images)
     truth: float = float("nan")
     value: list[float] = field(default_factory=list)
     lo: list[float] = field(default_factory=list)
     hi: list[float] = field(default_factory=list)
+    previous: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _previous_interval(replicates: np.ndarray, estimate: float | None) -> tuple[float, float] | None:
+    """The rule before calibration: Efron's BC percentile interval (plain percentile without estimate)."""
+    r = replicates[np.isfinite(replicates)]
+    if r.size == 0 or r.size < 0.5 * replicates.size:
+        return None
+    levels = [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]
+    if estimate is not None:
+        below = (np.count_nonzero(r < estimate) + 0.5 * np.count_nonzero(r == estimate)) / r.size
+        z0 = NormalDist().inv_cdf(float(np.clip(below, 0.5 / r.size, 1 - 0.5 / r.size)))
+        levels = [NormalDist().cdf(2 * z0 + NormalDist().inv_cdf(q)) for q in levels]
+    lo, hi = np.quantile(r, levels)
+    return float(lo), float(hi)
 
 
 def _via_criterion(metric: str, on: str, kind: str, model: str = "cand") -> Callable:
     def compute(plan, point_get, rep_get):
         crit = _criterion(metric, on, kind, 0.0)
         value = float(criterion_value(plan, crit, model, point_get))
-        reps = np.asarray(criterion_value(plan, crit, model, rep_get), dtype=np.float64) if rep_get else None
-        return value, (criterion_interval(plan, crit, reps, value) if reps is not None else None)
+        if rep_get is None:
+            return value, None, None
+        reps = np.asarray(criterion_value(plan, crit, model, rep_get), dtype=np.float64)
+        return value, criterion_interval(plan, crit, reps, value), _previous_interval(reps, value)
 
     return compute
 
@@ -190,12 +210,12 @@ def _paired_clean_difference(metric: str) -> Callable:
     def compute(plan, point_get, rep_get):
         value = point_get("cand", CLEAN, metric, None) - point_get("base", CLEAN, metric, None)
         if rep_get is None:
-            return value, None
+            return value, None, None
         n = len(plan.dataset.records)
-        _, ci = paired_difference(
+        diff, ci = paired_difference(
             rep_get("cand", CLEAN, metric, None), rep_get("base", CLEAN, metric, None), estimate=value, n=n
         )
-        return value, ci
+        return value, ci, _previous_interval(diff, None)
 
     return compute
 
@@ -257,10 +277,11 @@ def _run(figures: list[Figure], lookups: Callable, population_size: int, n: int,
         indices = resample_indices(n, resamples=RESAMPLES, seed=int(rng.integers(2**31)))
         point_get, rep_get = lookups(idx, indices)
         for fig in figures:
-            value, ci = fig.compute(fig.plan, point_get, rep_get)
+            value, ci, previous = fig.compute(fig.plan, point_get, rep_get)
             fig.value.append(value)
             fig.lo.append(ci[0] if ci else np.nan)
             fig.hi.append(ci[1] if ci else np.nan)
+            fig.previous.append(previous if previous else (np.nan, np.nan))
 
 
 @dataclass
@@ -276,11 +297,14 @@ class Row:
     wrong_pass: tuple[float, float]
     wrong_fail: tuple[float, float]
     power: float
+    previous_pass_at: float  # the rule before calibration: BC percentile, PASS when the bound reaches t
+    previous_coverage: float
 
 
 def _decisions(fig: Figure) -> Row:
     """Coverage and PASS rates of one figure's samples, judged by ``verdicts.judge``."""
     value, lo, hi = np.array(fig.value), np.array(fig.lo), np.array(fig.hi)
+    p_lo, p_hi = np.array(fig.previous).T
     truth, sd = fig.truth, float(np.std(value))
     higher = fig.kind == "at_least"
     reverse = "at_most" if higher else "at_least"
@@ -304,6 +328,8 @@ def _decisions(fig: Figure) -> Row:
         wrong_pass=tuple(rate(fig.kind, truth - bad * k * sd, True) for k in (1, 2)),  # type: ignore[arg-type]
         wrong_fail=tuple(rate(fig.kind, truth + bad * k * sd, False) for k in (1, 2)),  # type: ignore[arg-type]
         power=rate(fig.kind, truth + bad * 2 * sd, True),
+        previous_pass_at=float(np.mean(p_lo >= truth - tol if higher else p_hi <= truth + tol)),
+        previous_coverage=float(np.mean((p_lo <= truth + tol) & (p_hi >= truth - tol))),
     )
 
 
@@ -370,12 +396,13 @@ def print_table(rows: list[Row]) -> None:
           f"±{100 * se:.1f} % at a 2.5 % rate, ±{100 * np.sqrt(0.05 * 0.95 / sims):.1f} % on coverage; "
           f"a rate passes when ≤ 2.5 % + {100 * se:.1f} %.\n")
     print("| figure | n | true value | coverage | PASS when true = threshold | same, reverse direction "
-          "| wrong PASS at 1 / 2 SE | wrong FAIL at 1 / 2 SE | PASS at 2 SE better |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| wrong PASS at 1 / 2 SE | wrong FAIL at 1 / 2 SE | PASS at 2 SE better | previous rule: PASS at threshold (coverage) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r.name} | {r.n} | {r.truth:.4f} (SE {r.sd:.4f}) | {r.coverage:.3f} | {_pct(r.pass_at)} "
               f"| {_pct(r.pass_at_reverse)} | {_pct(r.wrong_pass[0])} / {_pct(r.wrong_pass[1])} "
-              f"| {_pct(r.wrong_fail[0])} / {_pct(r.wrong_fail[1])} | {_pct(r.power)} |")
+              f"| {_pct(r.wrong_fail[0])} / {_pct(r.wrong_fail[1])} | {_pct(r.power)} "
+              f"| {_pct(r.previous_pass_at)} ({r.previous_coverage:.3f}) |")
     limit = 0.025 + se
     worst = max(max(r.pass_at, r.pass_at_reverse) for r in rows)
     low = min(r.coverage for r in rows)
