@@ -319,30 +319,34 @@ def _single_tensor(out: object, where: str, expected: str) -> torch.Tensor:
 
 def decode_yolo(out: object, n: int, *, layout: str = "v8", boxes: str = "cxcywh", normalized: bool = False,
                 score_threshold: float = 0.001, iou_threshold: float = 0.7, max_detections: int = 300,
-                input_size: tuple[int, int], where: str = "the model") -> Detections:
+                num_classes: int | None = None, input_size: tuple[int, int], where: str = "the model") -> Detections:
     """An Ultralytics head → Detections after class-aware NMS, best first within each image.
 
     ``v8``: ``[N, 4 + C, A]`` (boxes, then C class scores; score = best class). ``v5``: ``[N, A, 5 + C]``
     (objectness at index 4; score = objectness × class score). A candidate needs a score above
     ``score_threshold``; at most ``MAX_CANDIDATES`` per image enter NMS, ``max_detections`` leave it.
+    ``num_classes``, when known, is checked against the head, naming the layout it looks like instead.
     """
-    expected = (f"one tensor [{n}, 4 + C, anchors] (YOLOv8 layout)" if layout == "v8"
-                else f"one tensor [{n}, anchors, 5 + C] (YOLOv5 layout, objectness at index 4)")
+    c = "C" if num_classes is None else str(num_classes)
+    expected = (f"one tensor [{n}, 4 + {c}, anchors] (YOLOv8 layout)" if layout == "v8"
+                else f"one tensor [{n}, anchors, 5 + {c}] (YOLOv5 layout, objectness at index 4)")
     t = _single_tensor(out, where, expected)
+    looks = ""
+    if t.ndim == 3 and t.shape[0] == n:
+        if layout == "v8" and t.shape[2] >= 6 and (t.shape[2] - 5 == num_classes or (num_classes is None and t.shape[1] < 5)):
+            looks = "; it looks like [N, anchors, 5 + C]: declare layout: v5"
+        if layout == "v5" and t.shape[1] >= 5 and (t.shape[1] - 4 == num_classes or (num_classes is None and t.shape[2] < 6)):
+            looks = "; it looks like [N, 4 + C, anchors]: declare layout: v8"
     if layout == "v8":
-        if t.ndim != 3 or t.shape[0] != n or t.shape[1] < 5:
-            hint = ("; it looks like [N, anchors, 4 + C]: is it layout: v5 (with objectness) or transposed?"
-                    if t.ndim == 3 and t.shape[0] == n and t.shape[2] >= 5 and t.shape[1] > t.shape[2] else "")
-            raise _fail(where, _describe(t), expected + hint)
+        if t.ndim != 3 or t.shape[0] != n or t.shape[1] < 5 or (num_classes is not None and t.shape[1] != 4 + num_classes):
+            raise _fail(where, _describe(t), expected + looks)
         p = t.transpose(1, 2)
         _check_finite(p, where, "the YOLO head")
         num_classes = p.shape[2] - 4
         scores, labels = p[..., 4:].float().max(dim=-1)
     elif layout == "v5":
-        if t.ndim != 3 or t.shape[0] != n or t.shape[2] < 6:
-            hint = ("; it looks like [N, 4 + C, anchors]: is it layout: v8?"
-                    if t.ndim == 3 and t.shape[0] == n and t.shape[1] >= 5 and t.shape[2] > t.shape[1] else "")
-            raise _fail(where, _describe(t), expected + hint)
+        if t.ndim != 3 or t.shape[0] != n or t.shape[2] < 6 or (num_classes is not None and t.shape[2] != 5 + num_classes):
+            raise _fail(where, _describe(t), expected + looks)
         p = t
         _check_finite(p, where, "the YOLO head")
         num_classes = p.shape[2] - 5
@@ -490,7 +494,8 @@ def decode_output(out: object, spec: OutputConvention, transform: Transform, *, 
     if isinstance(spec, YoloOutput):
         dets = decode_yolo(out, n, layout=spec.layout, boxes=spec.boxes, normalized=spec.normalized,
                            score_threshold=spec.score_threshold, iou_threshold=spec.iou_threshold,
-                           max_detections=spec.max_detections, input_size=size, where=where)
+                           max_detections=spec.max_detections, input_size=size, where=where,
+                           num_classes=len(classes) if mapping is None else None)
     elif isinstance(spec, DetrOutput):
         dets = decode_detr(out, n, boxes=spec.boxes, normalized=spec.normalized, score_threshold=spec.score_threshold,
                            max_detections=spec.max_detections, input_size=size, where=where)
