@@ -1,9 +1,9 @@
 """The import graph, read from the source with ``ast``: data flows one way through the stages.
 
 spec → plan → execution → evaluation → judge → report: a stage imports only earlier stages and the
-leaves (errors, rng, usercode, resources, corruptions, data, and the two registries the spec stage
-validates against: the metric registry ``evaluation.metrics`` and the model kinds
-``execution.models.kinds``), and a leaf imports no stage. No fieldready module is imported inside a
+leaves (errors, rng, usercode, resources, yaml_positions, corruptions, data, and what the spec stage validates
+against: the metric registry ``evaluation.metrics``, the model kinds ``execution.models.kinds`` and
+the model conventions they use), and a leaf imports no stage. No fieldready module is imported inside a
 function (a lazy import there hides a cycle), except by the CLI, whose commands import what they run.
 """
 
@@ -27,13 +27,18 @@ LEAVES = (
     "rng",
     "usercode",
     "resources",
+    "yaml_positions",
     "corruptions",
     "data",
     "evaluation.metrics",
     "execution.models.kinds",
+    "execution.models.batching",
+    "execution.models.conventions",
+    "execution.models.convention_spec",
 )
-#: What sequences the stages (or exposes them): may import anything, at module level.
-ORCHESTRATION = ("pipeline", "cli")
+#: What sequences the stages, and the tools beside them (``profile`` reads a spec to suggest its
+#: conditions): may import any stage, at module level; no stage imports them.
+ORCHESTRATION = ("pipeline", "cli", "profile")
 LAZY_IMPORTS_ALLOWED = ("cli",)
 
 

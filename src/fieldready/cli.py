@@ -225,6 +225,33 @@ def demo(out: Path, example: str, quiet: bool) -> None:
     _print_outcome(outcome)
 
 
+@cli.command()
+@click.argument("frames", type=click.Path(path_type=Path))
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="Reference set: a folder of images/videos or a spec (its dataset). Default: --spec's dataset.")
+@click.option("--spec", type=click.Path(path_type=Path), default=None, help="Spec whose declared conditions to compare with.")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--sample-fps", type=float, default=1.0, show_default=True, help="Frames per second sampled from video files.")
+def profile(frames: Path, reference: Path | None, spec: Path | None, out: Path, sample_fps: float) -> None:
+    """Measure the conditions of production FRAMES and suggest a spec's conditions and frequencies."""
+    from fieldready.profile import run_profile
+
+    if reference is None and spec is None:
+        raise click.UsageError("give --reference FOLDER_OR_SPEC or --spec SPEC (its dataset is the reference)")
+    result = run_profile(frames, out, reference=reference, spec=spec, sample_fps=sample_fps)
+    r = result.report
+    click.echo(f"profiled {len(r.production)} frames against {r.reference_source}")
+    for c in result.suggestion.comparisons:
+        click.echo(f"  {c.sentence}")
+    if not result.suggestion.comparisons:
+        for cond, comment in zip(result.suggestion.conditions, result.suggestion.comments):
+            name = cond.get("name") or cond.get("corruption")
+            click.echo(f"  {name:<17} frequency {cond.get('frequency', 0):<5g} {comment}")
+    for note in result.suggestion.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {result.paths['yaml']}  {result.paths['html']}  {result.paths['json']}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="fieldready")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
@@ -76,3 +77,56 @@ def _crit(passed: bool | None, blocking: bool = True) -> CriterionResult:
 )
 def test_model_verdict(outcomes: list[CriterionResult], verdict: str) -> None:
     assert model_verdict(outcomes) == verdict
+
+
+@pytest.mark.parametrize(
+    ("kind", "threshold", "ci", "expected"),
+    [
+        ("at_least", 0.9, (0.9, 0.95), None),  # touching the threshold is not beyond it
+        ("at_least", 0.9, (0.9 + 1e-17, 0.95), None),  # nor is float noise in a ratio of counts
+        ("at_least", 0.9, (0.85, 0.9), None),
+        ("at_most", 0.05, (0.01, 0.05), None),
+        ("max_drop", 0.1, (0.1, 0.2), None),
+        ("at_least", 0.9, (0.9001, 0.95), True),
+        ("at_most", 0.05, (0.051, 0.06), False),
+    ],
+)
+def test_an_interval_reaching_the_threshold_is_inconclusive(kind: str, threshold: float, ci: tuple, expected: bool | None) -> None:
+    criterion = Criterion.model_validate({"metric": "map", "on": "clean" if kind != "max_drop" else "x", kind: threshold})
+    assert judge(sum(ci) / 2, criterion, ci) is expected
+
+
+def test_a_point_value_on_the_threshold_meets_it() -> None:
+    assert judge(0.9, Criterion.model_validate({"metric": "map", "at_least": 0.9})) is True
+    assert judge(0.05, Criterion.model_validate({"metric": "map", "at_most": 0.05})) is True
+
+
+def _classification_plan(labels: list[int]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        spec=SimpleNamespace(task="classification", baseline=None),
+        dataset=SimpleNamespace(records=[SimpleNamespace(label=y) for y in labels], classes={0: "cat", 1: "dog"}),
+        conditions=[],
+        primary_metric="top1",
+    )
+
+
+def test_rates_are_bounded_by_clopper_pearson(plan: TestPlan) -> None:
+    from fieldready.judge.criteria import criterion_interval, proportion_trials
+
+    cls_plan = _classification_plan([0] * 30 + [1] * 10)
+    top1 = Criterion.model_validate({"metric": "top1", "at_least": 0.5})
+    dog = Criterion.model_validate({"metric": "accuracy", "class": "dog", "at_least": 0.5})
+    assert proportion_trials(cls_plan, top1) == 40
+    assert proportion_trials(cls_plan, dog) == 10
+    assert proportion_trials(cls_plan, Criterion.model_validate({"metric": "top1", "on": "x", "max_drop": 0.1})) is None
+    assert proportion_trials(plan, Criterion.model_validate({"metric": "map", "at_least": 0.5})) is None  # AP is no rate
+    # 0 correct of 40: every resample is 0, yet the interval is Clopper-Pearson's, not [0, 0]
+    ci = criterion_interval(cls_plan, top1, np.zeros(1000), 0.0)
+    assert ci[0] == 0.0 and ci[1] == pytest.approx(0.0881, abs=1e-4)
+    assert judge(0.0, top1, ci) is False
+    # 0 errors of 40 cannot show an error rate below 5 %: inconclusive, not PASS
+    error = Criterion.model_validate({"metric": "error", "at_most": 0.05})
+    ci = criterion_interval(cls_plan, error, np.zeros(1000), 0.0)
+    assert judge(0.0, error, ci) is None

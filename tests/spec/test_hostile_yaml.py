@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from fieldready.cli import cli
-from fieldready.spec.yaml_positions import MAX_BYTES, MAX_DEPTH
+from fieldready.yaml_positions import MAX_BYTES, MAX_DEPTH
 from tests._project import make_detection_project
 
 BILLION_LAUGHS = """\

@@ -83,11 +83,14 @@ def save_image(tensor: torch.Tensor, path: str | Path) -> Path:
     if img.dim() != 3 or img.shape[0] != 3:
         raise DataError(f"{p}: expected an image tensor [1, 3, H, W] or [3, H, W], got {tuple(tensor.shape)}")
     arr = (img.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()[..., ::-1]
+    if not cv2.haveImageWriter(str(p)):
+        raise DataError(f"{p}: OpenCV cannot write images with this extension; use a .png or .jpg path")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         ok = cv2.imwrite(str(p), np.ascontiguousarray(arr))
     except (cv2.error, OSError) as exc:
-        raise DataError(f"{p}: cannot write the image ({exc}); use a .png or .jpg path in a writable folder") from None
+        reason = exc.strerror if isinstance(exc, OSError) else "OpenCV refused the file"
+        raise DataError(f"{p}: cannot write the image ({reason}); use a .png or .jpg path in a writable folder") from None
     if not ok:
         raise DataError(f"{p}: cannot write the image; use a .png or .jpg path in a writable folder")
     return p

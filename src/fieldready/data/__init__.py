@@ -1,4 +1,4 @@
-"""Datasets: reading COCO and class-per-folder datasets into records, and decoding image batches."""
+"""Datasets: reading COCO, YOLO, Pascal VOC and class-per-folder datasets into records, and decoding image batches."""
 
 from __future__ import annotations
 

@@ -81,13 +81,18 @@ class ImageDetections:
 
 @dataclass
 class Dataset:
-    """Images in a stable order (by id) with their classes and, for detection, their targets."""
+    """Images in a stable order (by id) with their classes and, for detection, their targets.
+
+    ``annotation_digest`` is a SHA-256 of every annotation file the loader read (and of anything
+    else that decides the labels, such as a class list), so a plan changes when a label does.
+    """
 
     task: str
     records: list[ImageRecord]
     classes: dict[int, str]
     targets: dict[int, ImageTargets] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    annotation_digest: str = ""
 
     @property
     def labelled(self) -> bool:

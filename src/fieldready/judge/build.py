@@ -13,13 +13,14 @@ from functools import cache
 import numpy as np
 
 from fieldready.evaluation.evaluate import Evaluation
-from fieldready.evaluation.metrics.bootstrap import interval, resample_indices
+from fieldready.evaluation.metrics.bootstrap import resample_indices
 from fieldready.evaluation.metrics.registry import get_metric, metrics_for
 from fieldready.evaluation.metrics.robustness import family_summary
 from fieldready.judge.compare import compare, rank, recommend
 from fieldready.judge.criteria import (
     Lookup,
     criterion_id,
+    criterion_interval,
     criterion_value,
     describe,
     drop_floor,
@@ -76,7 +77,7 @@ def _judged(
     if rep_get is None or value is None:
         return value, None, None
     reps = np.asarray(criterion_value(plan, criterion, model, rep_get), dtype=np.float64)
-    return value, interval(reps, confidence=criterion.confidence, estimate=value), reps
+    return value, criterion_interval(plan, criterion, reps, value), reps
 
 
 def _floor(plan: TestPlan, criterion: Criterion, model: str, get: Lookup) -> float | None:
@@ -169,7 +170,7 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
             for c in plan.conditions
         ],
         models=models,
-        recommendation=recommend(models, plan.primary_metric, production_reps),
+        recommendation=recommend(models, plan.primary_metric, production_reps, n=n),
         signoff=[SignoffEntry(role=s.role, name=s.name or "") for s in spec.report.signoff],
         page_size=spec.report.page_size,
         provenance=provenance,

@@ -38,13 +38,15 @@ def compare(
     if a is not None and b is not None:
         out.clean_difference = a - b
         if rep_get is not None:
-            ci = paired_difference(rep_get(model.name, CLEAN, primary, None), rep_get(base_name, CLEAN, primary, None))[1]  # type: ignore[arg-type]
+            n = len(plan.dataset.records)
+            ci = paired_difference(rep_get(model.name, CLEAN, primary, None), rep_get(base_name, CLEAN, primary, None),  # type: ignore[arg-type]
+                                   estimate=a - b, n=n)[1]
             out.clean_ci = list(ci) if ci else None
     if model.production_score is not None and base.production_score is not None:
         out.production_difference = model.production_score - base.production_score
         ra, rb = production_reps.get(model.name), production_reps.get(base_name)
         if ra is not None and rb is not None:
-            ci = paired_difference(ra, rb)[1]
+            ci = paired_difference(ra, rb, estimate=out.production_difference, n=len(plan.dataset.records))[1]
             out.production_ci = list(ci) if ci else None
     ua, ub = (evaluation.units[(name, CLEAN)].source for name in (model.name, base_name))
     if plan.dataset.labelled and isinstance(ua, ClassificationUnit) and isinstance(ub, ClassificationUnit):
@@ -61,8 +63,13 @@ def rank(models: list[ModelResult]) -> list[ModelResult]:
     return [m.model_copy(update={"rank": position[id(m)]}) for m in models]
 
 
-def recommend(models: list[ModelResult], primary_metric: str, reps: dict[str, np.ndarray | None]) -> Recommendation:
-    """The model to ship — the GO model with the best production score — and why, in one sentence."""
+def recommend(
+    models: list[ModelResult], primary_metric: str, reps: dict[str, np.ndarray | None], *, n: int
+) -> Recommendation:
+    """The model to ship — the GO model with the best production score — and why, in one sentence.
+
+    ``n`` is the number of images, which calibrates the interval of the paired difference.
+    """
     go = sorted((m for m in models if m.verdict == "GO"), key=lambda m: -(m.production_score or float("-inf")))
     if not go:
         undecided = [m.name for m in models if m.verdict == "INCONCLUSIVE"]
@@ -75,7 +82,8 @@ def recommend(models: list[ModelResult], primary_metric: str, reps: dict[str, np
     if len(go) > 1:
         second = go[1]
         a, b = reps.get(best.name), reps.get(second.name)
-        diff_ci = paired_difference(a, b)[1] if a is not None and b is not None else None
+        diff = (best.production_score or 0.0) - (second.production_score or 0.0)
+        diff_ci = paired_difference(a, b, estimate=diff, n=n)[1] if a is not None and b is not None else None
         if diff_ci is not None and diff_ci[0] <= 0.0:
             reason += (
                 f"; {second.name} ({second.production_score:.3f}) is statistically indistinguishable "

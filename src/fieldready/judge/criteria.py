@@ -10,6 +10,10 @@ Threshold semantics, in one place and used everywhere:
 A criterion's value is computed by one function of metric look-ups; looking up point estimates
 gives the value, looking up bootstrap replicates (arrays) gives its distribution — same code, and
 the aggregates are the ones of ``fieldready.evaluation.metrics.robustness``.
+With an interval, a criterion PASSES only when the whole interval lies strictly on the good side of
+the threshold and FAILS only when it lies strictly on the bad side; an interval that reaches the
+threshold is inconclusive (a discrete figure such as 180/200 = 0.900 sits exactly on a threshold
+often, and counting that as a PASS passed 4.7 % of models at the line instead of ≤ 2.5 %).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fieldready.evaluation.metrics.bootstrap import interval
 from fieldready.evaluation.metrics.registry import MetricDef, get_metric, lookup
 from fieldready.evaluation.metrics.robustness import AggregateInputs, Profile, Value, mean, ratio
 from fieldready.judge.results import CriterionResult, json_number
@@ -31,6 +36,8 @@ __all__ = [
     "scope_label",
     "scope_points",
     "criterion_value",
+    "criterion_interval",
+    "proportion_trials",
     "drop_reference",
     "drop_floor",
     "margin",
@@ -190,16 +197,53 @@ def _class_id(plan: TestPlan, name: str | None) -> int | None:
     return next(i for i, n in plan.dataset.classes.items() if n == name)
 
 
-def judge(value: float | None, criterion: Criterion, ci: tuple[float, float] | None = None) -> bool | None:
-    """Pass (True), fail (False) or inconclusive (None): with an interval, both ends must agree."""
+def proportion_trials(plan: TestPlan, criterion: Criterion) -> int | None:
+    """The number of images a criterion's value is a rate over (its interval is never narrower than
+    Clopper–Pearson's), or None when the value is not a plain rate (AP, drops, aggregates)."""
+    row = lookup(plan.spec.task, criterion.metric)
+    if criterion.kind not in ("at_least", "at_most") or row is None or not row.rate:
+        return None
+    if criterion.class_ is None:
+        return len(plan.dataset.records) or None
+    class_id = _class_id(plan, criterion.class_)
+    return sum(1 for r in plan.dataset.records if r.label == class_id) or None
+
+
+def criterion_interval(
+    plan: TestPlan, criterion: Criterion, replicates: np.ndarray, value: float | None
+) -> tuple[float, float] | None:
+    """The interval a criterion is judged with: ``bootstrap.interval`` at the criterion's confidence,
+    calibrated for the plan's number of images and, for a rate, bounded by Clopper–Pearson."""
     if value is None or not np.isfinite(value):
         return None
-    lo, hi = ci if ci is not None else (value, value)
+    return interval(
+        replicates,
+        confidence=criterion.confidence,
+        estimate=value,
+        n=len(plan.dataset.records) or None,
+        trials=proportion_trials(plan, criterion),
+    )
+
+
+def judge(value: float | None, criterion: Criterion, ci: tuple[float, float] | None = None) -> bool | None:
+    """Pass (True), fail (False) or inconclusive (None).
+
+    With an interval, PASS needs it strictly on the good side of the threshold and FAIL strictly on
+    the bad side; an end within 1e-9 (relative) of the threshold counts as touching it, so float
+    noise in a ratio of counts cannot decide. Without one, the value is compared as written
+    (``at_least t``: value ≥ t passes).
+    """
+    if value is None or not np.isfinite(value):
+        return None
     t = criterion.threshold
-    if criterion.kind == "at_least":
-        return True if lo >= t else (False if hi < t else None)
-    # at_most and both drops: smaller is better
-    return True if hi <= t else (False if lo > t else None)
+    higher = criterion.kind == "at_least"  # at_most and both drops: smaller is better
+    if ci is None:
+        return bool(value >= t) if higher else bool(value <= t)
+    lo, hi = ci
+    tol = 1e-9 * max(1.0, abs(t))
+    if higher:
+        return True if lo > t + tol else (False if hi < t - tol else None)
+    return True if hi < t - tol else (False if lo > t + tol else None)
 
 
 def model_verdict(criteria: list[CriterionResult]) -> str:

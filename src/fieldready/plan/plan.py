@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from fieldready import __version__, corruptions
-from fieldready.data.dataset import Dataset, load_dataset
+from fieldready.data.dataset import Dataset, load_spec_dataset
 from fieldready.errors import DataError, PlanError, SpecError
 from fieldready.evaluation.metrics.registry import PRIMARY
 from fieldready.execution.models.kinds import get_kind
@@ -275,16 +275,7 @@ def file_sha256(path: Path) -> str:
 
 def spec_dataset(loaded: LoadedSpec) -> Dataset:
     """The dataset a spec declares (index and labels only; images are decoded by the runner)."""
-    ds = loaded.spec.dataset
-    return load_dataset(
-        format=ds.format,
-        task=loaded.spec.task,
-        images=loaded.resolve(ds.images),
-        annotations=loaded.resolve(ds.annotations) if ds.annotations else None,
-        classes=ds.classes,
-        subset_size=ds.subset.size if ds.subset else None,
-        subset_seed=ds.subset.seed if ds.subset else 0,
-    )
+    return load_spec_dataset(loaded.spec.dataset, task=loaded.spec.task, resolve=loaded.resolve)
 
 
 def compile_plan(loaded: LoadedSpec) -> TestPlan:
@@ -293,7 +284,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
     ds = spec.dataset
     dataset = spec_dataset(loaded)
     if not dataset.records:
-        raise PlanError(f"{loaded.resolve(ds.images)}: the dataset has no images")
+        raise PlanError(f"{loaded.resolve(ds.images or ds.data or '.')}: the dataset has no images")
     if dataset.task != spec.task:
         raise SpecError(f"a {ds.format} dataset is for {dataset.task}, but task is {spec.task}", file=loaded.path, key="dataset.format")
     models = [_model_entry(loaded, m) for m in spec.models]
@@ -503,7 +494,7 @@ def _sha256_or_error(path: Path, owner: str) -> str:
 def _data_hash(loaded: LoadedSpec, dataset: Dataset) -> str:
     """Hash of image bytes (by path relative to the image root), labels and the annotation file."""
     h = hashlib.sha256()
-    root = loaded.resolve(loaded.spec.dataset.images)
+    root = loaded.resolve(loaded.spec.dataset.images or ".")  # yolo: image paths relative to the spec
     for record in dataset.records:
         try:
             rel = Path(record.path).relative_to(root).as_posix()
@@ -514,8 +505,8 @@ def _data_hash(loaded: LoadedSpec, dataset: Dataset) -> str:
         except OSError as exc:
             raise DataError(f"{record.path}: cannot read image ({exc})") from None
         h.update(f"{record.image_id}\x1f{rel}\x1f{record.label}\x1f{digest}\n".encode())
-    if loaded.spec.dataset.annotations:
-        h.update(file_sha256(loaded.resolve(loaded.spec.dataset.annotations)).encode())
+    if dataset.annotation_digest:  # every annotation file the loader read (COCO: the file's SHA-256, as before)
+        h.update(dataset.annotation_digest.encode())
     return h.hexdigest()
 
 

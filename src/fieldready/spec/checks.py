@@ -7,11 +7,11 @@ hand; every problem is located at its key so the user sees ``file:line:col: key:
 from __future__ import annotations
 
 import difflib
-import json
 
 from pydantic import ValidationError
 
 from fieldready import corruptions
+from fieldready.data.dataset import spec_class_names
 from fieldready.errors import CorruptionError, SpecError, SpecErrors
 from fieldready.evaluation.metrics.registry import TASKS, MetricDef, lookup, metrics_for
 from fieldready.execution.models.kinds import find_kind
@@ -44,18 +44,11 @@ def import_plugins(loaded: LoadedSpec) -> list[SpecError]:
 
 
 def dataset_classes(loaded: LoadedSpec) -> list[str] | None:
-    """Class names of the dataset, read cheaply (COCO categories or folder names); None if unreadable."""
+    """Class names of the dataset, read cheaply by its format's reader; None if unreadable."""
     ds = loaded.spec.dataset
     if ds.classes:
         return list(ds.classes)
-    if ds.format == "coco" and ds.annotations:
-        try:
-            doc = json.loads(loaded.resolve(ds.annotations).read_text(encoding="utf-8"))
-            return [str(c["name"]) for c in doc.get("categories", [])]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            return None  # load_coco names the malformed record
-    root = loaded.resolve(ds.images)
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else None
+    return spec_class_names(ds, task=loaded.spec.task, resolve=loaded.resolve)
 
 
 def check_spec(loaded: LoadedSpec) -> list[str]:
@@ -114,13 +107,12 @@ def _check_models(loaded: LoadedSpec) -> list[SpecError]:
 def _check_paths(loaded: LoadedSpec) -> list[SpecError]:
     spec, loc = loaded.spec, loaded.located
     errors = []
-    images = loaded.resolve(spec.dataset.images)
-    if not images.is_dir():
-        errors.append(loc.error(("dataset", "images"), f"folder not found: {images}; paths are relative to the spec"))
-    if spec.dataset.annotations is not None:
-        ann = loaded.resolve(spec.dataset.annotations)
-        if not ann.is_file():
-            errors.append(loc.error(("dataset", "annotations"), f"file not found: {ann}; paths are relative to the spec"))
+    ds = spec.dataset
+    for key, kind in (("images", "folder"), ("annotations", "folder" if ds.format == "voc" else "file"), ("data", "file")):
+        value = getattr(ds, key)
+        found = value is not None and (loaded.resolve(value).is_dir() if kind == "folder" else loaded.resolve(value).is_file())
+        if value is not None and not found:
+            errors.append(loc.error(("dataset", key), f"{kind} not found: {loaded.resolve(value)}; paths are relative to the spec"))
     for i, model in enumerate(spec.models):
         if model.path is not None and not loaded.resolve(model.path).is_file():
             errors.append(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fieldready.spec.models import Spec
-from fieldready.spec.yaml_positions import Located
+from fieldready.yaml_positions import Located
 
 __all__ = ["LoadedSpec"]
 

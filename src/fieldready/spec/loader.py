@@ -16,7 +16,7 @@ from fieldready.errors import SpecError, SpecErrors
 from fieldready.spec.checks import check_spec
 from fieldready.spec.loaded import LoadedSpec
 from fieldready.spec.models import Spec
-from fieldready.spec.yaml_positions import KeyPath, Located, load_located
+from fieldready.yaml_positions import KeyPath, Located, load_located
 
 __all__ = ["LoadedSpec", "load_spec", "parse_spec"]
 

@@ -128,22 +128,46 @@ class Subset(_Strict):
 
 
 class Dataset(_Strict):
-    """Images: COCO JSON + folder (detection), class-per-folder (classification), or unlabelled ``images``.
+    """Images and labels: COCO, YOLO or Pascal VOC (detection), class-per-folder (classification), or unlabelled ``images``.
 
-    An unlabelled folder (raw production images) supports only label-free criteria: flip_rate for
-    classification and consistency for detection, both against the model's own clean predictions.
+    ``coco``: ``images`` folder + ``annotations`` instances JSON. ``yolo``: ``data``, an Ultralytics
+    data.yaml (images and labels come from its ``split`` entry, ``val`` by default). ``voc``:
+    ``images`` folder + ``annotations`` folder of XML files, ``classes`` optional. An unlabelled
+    folder (raw production images) supports only label-free criteria: flip_rate for classification
+    and consistency for detection, both against the model's own clean predictions.
     """
 
-    format: Literal["coco", "imagefolder", "images"]
-    images: str
+    # Which keys each format needs, for editors that read the JSON schema (the validator below decides).
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"format": {"const": "yolo"}}}, "then": {"required": ["data"]}, "else": {"required": ["images"]}},
+        {"if": {"properties": {"format": {"enum": ["coco", "voc"]}}}, "then": {"required": ["annotations"]}},
+    ]})
+
+    format: Literal["coco", "yolo", "voc", "imagefolder", "images"]
+    images: str | None = None
     annotations: str | None = None
+    data: str | None = None
+    split: Literal["val", "test", "train"] | None = None
     classes: list[str] | None = None
     subset: Subset | None = None
 
     @model_validator(mode="after")
-    def _annotations_for_coco(self) -> "Dataset":
+    def _fields_of_format(self) -> "Dataset":
+        if self.format == "yolo":
+            if not self.data:
+                raise ValueError("a yolo dataset needs data: path/to/data.yaml (Ultralytics' dataset YAML)")
+            given = [k for k in ("images", "annotations", "classes") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"a yolo dataset takes its images, labels and class names from data.yaml; remove {', '.join(given)}")
+            return self
+        if self.data is not None or self.split is not None:
+            raise ValueError("data and split are for format: yolo (an Ultralytics data.yaml)")
+        if not self.images:
+            raise ValueError(f"a {self.format} dataset needs images: path/to/image/folder")
         if self.format == "coco" and not self.annotations:
             raise ValueError("a coco dataset needs annotations: path/to/instances.json")
+        if self.format == "voc" and not self.annotations:
+            raise ValueError("a voc dataset needs annotations: path/to/folder/of/xml/files")
         return self
 
 

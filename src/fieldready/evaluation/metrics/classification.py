@@ -206,10 +206,10 @@ def _accuracy_reps(row: MetricDef, unit: ClassificationUnit, idx: np.ndarray, cl
 
 
 def _classification(name: str, label: str, description: str, value, replicates, *,  # noqa: ANN001
-                    higher_is_better: bool = True, scope: str = "unit") -> MetricDef:
+                    higher_is_better: bool = True, scope: str = "unit", rate: bool = True) -> MetricDef:
     return register_metric(MetricDef(
         name=name, tasks=("classification",), scope=scope, higher_is_better=higher_is_better, label=label,  # type: ignore[arg-type]
-        description=description, value=value, replicates=replicates,
+        description=description, rate=rate, value=value, replicates=replicates,
     ))
 
 
@@ -218,7 +218,7 @@ _classification("top5", "top-5 accuracy", "top-k accuracy with k = min(5, number
 _classification("error", "top-1 error", "top-1 error = 1 - top-1 accuracy", _error, _error_reps, higher_is_better=False)
 _classification("ece", "expected calibration error",
                 "expected calibration error of softmax confidence, 15 equal-width bins", _ece, _ece_reps,
-                higher_is_better=False)
+                higher_is_better=False, rate=False)
 _classification("accuracy", "per-class top-1 accuracy", "per-class top-1 accuracy (recall of the class)",
                 _accuracy, _accuracy_reps, scope="class")
 

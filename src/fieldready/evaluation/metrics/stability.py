@@ -88,7 +88,7 @@ register_metric(MetricDef(
     name="flip_rate", tasks=("classification",), scope="stability", higher_is_better=False,
     label="share of images whose top-1 changes vs clean",
     description="share of images whose top-1 class differs from the model's own clean top-1",
-    needs_labels=False, value=_flip_value, replicates=_flip_replicates,
+    needs_labels=False, rate=True, value=_flip_value, replicates=_flip_replicates,
 ))
 register_metric(MetricDef(
     name="consistency", tasks=("detection",), scope="stability", higher_is_better=True,

@@ -1,0 +1,565 @@
+"""Production versus reference: per-condition distributions, a suggested ``conditions:`` block, a side-by-side.
+
+Each measured quantity is expressed relative to the reference set (the spec's labelled images, or a
+folder): blur and noise as the σ added to the reference's typical level (in quadrature), exposure
+in EV from its typical luminance, contrast as a factor of its typical contrast, colour cast as the
+illuminant temperature of the catalogue's ``color_temperature`` that explains the shift. A frame
+*meets* a condition when it lies beyond the reference's normal range: past its 95th percentile
+(blurrier, noisier, brighter, …) or below its 5th (darker, flatter, warmer …).
+
+Since 5 % of frames like the reference's lie past each of those bounds anyway, the share of frames
+beyond, p, overstates how many frames have the condition; with q the reference's own share beyond
+(≈ 5 %), the suggested frequency is the excess ``(p − q) / (1 − q)`` — the share f of frames that
+would have to be shifted out of the reference's range for a mixture of f shifted and 1 − f
+reference-like frames to put p beyond. Severity values are the 10th, 50th and 90th percentiles of
+the frames beyond, after setting aside the mildest ``q·(1 − f)·n`` of them (the reference-like
+frames expected there). Everything here is plain data: numbers in, dataclasses and dicts out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fieldready.corruptions import get
+from fieldready.profile import estimators as est
+from fieldready.profile.measure import Measurement
+
+__all__ = [
+    "QUANTITIES",
+    "Quantity",
+    "Side",
+    "SideProfile",
+    "QuantityProfile",
+    "Comparison",
+    "Suggestion",
+    "profile_quantities",
+    "suggest",
+    "conditions_yaml",
+    "flow",
+]
+
+UPPER, LOWER = 95.0, 5.0  # the reference's normal range, in percentiles
+_MIN_FREQUENCY = 0.01  # a measured condition below this share is not suggested
+_JPEG_TOLERANCE = 5.0  # quality steps below the reference's 5th percentile before a frame counts as compressed
+
+
+@dataclass(frozen=True)
+class Side:
+    """One direction of a quantity that is a condition: e.g. exposure below the reference's range is "underexposed"."""
+
+    name: str  # the suggested condition's name
+    direction: int  # +1: larger values meet it, −1: smaller values
+    comparative: str  # "darker"
+    superlative: str  # "darkest"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A measured quantity, the catalogue corruption its severity is expressed in, and its sides."""
+
+    key: str
+    label: str
+    unit: str
+    corruption: str | None
+    sides: tuple[Side, ...]
+    decimals: int  # severity rounding in the suggested block
+
+
+QUANTITIES: tuple[Quantity, ...] = (
+    Quantity("blur", "blur", "σ px", "gaussian_blur", (Side("gaussian_blur", +1, "blurrier", "blurriest"),), 1),
+    Quantity("noise", "sensor noise", "σ on [0, 1]", "gaussian_noise", (Side("gaussian_noise", +1, "noisier", "noisiest"),), 3),
+    Quantity("jpeg", "JPEG quality", "quality", "jpeg_compression", (Side("jpeg_compression", -1, "more compressed", "most compressed"),), 0),
+    Quantity(
+        "exposure", "exposure", "EV", "exposure",
+        (Side("underexposed", -1, "darker", "darkest"), Side("overexposed", +1, "brighter", "brightest")), 1,
+    ),  # fmt: skip
+    Quantity(
+        "contrast", "contrast", "× contrast", "contrast",
+        (Side("low_contrast", -1, "flatter", "flattest"), Side("high_contrast", +1, "more contrasted", "most contrasted")), 2,
+    ),  # fmt: skip
+    Quantity(
+        "colour", "colour cast", "K", "color_temperature",
+        (Side("warm_cast", -1, "warmer", "warmest"), Side("cool_cast", +1, "cooler", "coolest")), -2,
+    ),  # fmt: skip
+    Quantity("haze", "haze (dark channel)", "dark channel", "fog", (Side("haze", +1, "hazier", "haziest"),), 0),
+)
+_BY_KEY = {q.key: q for q in QUANTITIES}
+
+# Which measured quantity and side a declared corruption shows up in; ``sign`` maps its severity to a side.
+_DECLARED: dict[str, tuple[str, object]] = {
+    **{n: ("blur", +1) for n in ("gaussian_blur", "defocus_blur", "motion_blur", "glass_blur", "zoom_blur", "pixelate")},
+    **{n: ("noise", +1) for n in ("gaussian_noise", "shot_noise", "speckle_noise", "impulse_noise")},
+    "jpeg_compression": ("jpeg", -1),
+    "exposure": ("exposure", lambda s: -1 if s < 0 else +1),
+    "brightness": ("exposure", lambda s: -1 if s < 0 else +1),
+    "gamma": ("exposure", lambda s: -1 if s > 1 else +1),
+    "contrast": ("contrast", lambda s: -1 if s < 1 else +1),
+    "color_temperature": ("colour", lambda s: -1 if s < 6500 else +1),
+    "fog": ("haze", +1),
+}
+
+
+@dataclass
+class SideProfile:
+    """One side of a quantity measured on production against the reference."""
+
+    side: Side
+    threshold: float
+    share: float  # production frames beyond the threshold
+    reference_share: float  # reference images beyond it
+    frequency: float  # the excess share (module docstring)
+    flagged: np.ndarray  # bool per production frame
+    severity: list[float]  # 10th/50th/90th percentiles of the frames beyond, in the corruption's unit ([] if none)
+    count: int  # production frames beyond
+
+
+@dataclass
+class QuantityProfile:
+    """A quantity's per-frame values on production and reference, and its sides."""
+
+    quantity: Quantity
+    production: np.ndarray  # the value compared with the reference's range (NaN: not measurable on that frame)
+    reference: np.ndarray
+    severity: np.ndarray  # production values in the corruption's unit (NaN where not defined)
+    sides: list[SideProfile]
+    typical: float  # the reference's median raw measurement the values are relative to
+    note: str = ""
+
+    @property
+    def measured(self) -> int:
+        return int(np.isfinite(self.production).sum())
+
+
+@dataclass
+class Comparison:
+    """A declared condition beside what the frames show."""
+
+    name: str
+    declared_frequency: float
+    declared: str  # the declared corruption(s) and severities, as text
+    measured: bool
+    share: float | None = None  # frames beyond in every measured component (joint for a composition)
+    reference_share: float | None = None
+    frequency: float | None = None  # suggested frequency
+    severity: list[float] = field(default_factory=list)  # measured severities (single-corruption conditions)
+    unit: str = ""
+    sentence: str = ""
+
+
+@dataclass
+class Suggestion:
+    """The suggested conditions (spec-ready dicts with a comment each) and, with a spec, the comparison."""
+
+    conditions: list[dict]
+    comments: list[str]
+    comparisons: list[Comparison]
+    notes: list[str]
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def _median(values: Sequence[float | None]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
+
+
+def _raw(key: str, m: Measurement, typical: dict[str, float]) -> float:
+    """The value of quantity ``key`` on one frame, relative to the reference where it must be."""
+    if key == "blur":
+        return math.nan if m.blur is None else m.blur
+    if key == "noise":
+        return m.noise
+    if key == "jpeg":
+        if m.jpeg_quality is not None:
+            return m.jpeg_quality
+        return 100.0 if m.kind == "lossless" else math.nan
+    if key == "exposure":
+        return math.log2(max(m.luminance, 1e-6) / max(typical["luminance"], 1e-6))
+    if key == "contrast":
+        return m.contrast / max(typical["contrast"], 1e-6)
+    if key == "colour":
+        return est.kelvin_shift((m.chroma_r - typical["chroma_r"], m.chroma_b - typical["chroma_b"]))
+    if key == "haze":
+        return m.haze
+    raise KeyError(key)
+
+
+def _severity(key: str, raw: np.ndarray, typical: dict[str, float]) -> np.ndarray:
+    """Raw values in the catalogue corruption's unit: added blur/noise in quadrature; the others as they are."""
+    if key in ("blur", "noise"):
+        base = typical[key] if math.isfinite(typical[key]) else 0.0
+        return np.sqrt(np.maximum(raw**2 - base**2, 0.0))
+    if key == "haze":
+        return np.full(raw.shape, math.nan)  # fog's unit is the ImageNet-C level: no estimator maps to it
+    return raw.copy()
+
+
+def _side_profile(
+    side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarray, key: str, *, exclude: np.ndarray | None = None
+) -> SideProfile:
+    """One side's threshold, shares and frequency; ``exclude``d frames are explained by another condition."""
+    ref_ok = ref[np.isfinite(ref)]
+    measurable = np.isfinite(prod)
+    ok = measurable & ~exclude if exclude is not None else measurable
+    if ref_ok.size == 0 or not ok.any():
+        return SideProfile(side, math.nan, 0.0, 0.0, 0.0, np.zeros(prod.shape, bool), [], 0)
+    if side.direction > 0:
+        threshold = float(np.percentile(ref_ok, UPPER))
+        beyond_ref = ref_ok > threshold
+        flagged = ok & (np.where(ok, prod, -np.inf) > threshold)
+    else:
+        threshold = float(np.percentile(ref_ok, LOWER)) - (_JPEG_TOLERANCE if key == "jpeg" else 0.0)
+        beyond_ref = ref_ok < threshold
+        flagged = ok & (np.where(ok, prod, np.inf) < threshold)
+    p = float(flagged.sum() / ok.sum())
+    q = float(beyond_ref.mean())
+    f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
+    part = float(ok.sum() / measurable.sum())  # the excess is among the frames not explained otherwise
+    p, f = p * part, f * part
+    values = severity[flagged]
+    values = values[np.isfinite(values)]
+    # The mildest frames beyond are where the reference-like ones fall: set their expected number aside.
+    expected_clean = int(round(q * (ok.sum() / measurable.sum() - f) * measurable.sum()))
+    order = np.sort(values) if side.direction > 0 else np.sort(values)[::-1]  # mild (near the reference) first
+    kept = order[min(expected_clean, max(len(order) - 1, 0)) :] if len(order) else order
+    quantiles = [float(v) for v in np.percentile(kept, [10, 50, 90])] if len(kept) else []
+    if side.direction < 0:
+        quantiles.reverse()  # mild to severe
+    return SideProfile(side, threshold, p, q, f, flagged, quantiles, int(flagged.sum()))
+
+
+def profile_quantities(production: Sequence[Measurement], reference: Sequence[Measurement]) -> dict[str, QuantityProfile]:
+    """Every quantity on production and reference frames, with each side's threshold, share and frequency."""
+    typical = {
+        "blur": _median([m.blur for m in reference]),
+        "noise": _median([m.noise for m in reference]),
+        "luminance": _median([m.luminance for m in reference]),
+        "contrast": _median([m.contrast for m in reference]),
+        "chroma_r": _median([m.chroma_r for m in reference]),
+        "chroma_b": _median([m.chroma_b for m in reference]),
+        "haze": _median([m.haze for m in reference]),
+    }
+    out: dict[str, QuantityProfile] = {}
+    compressed: np.ndarray | None = None
+    for q in sorted(QUANTITIES, key=lambda q: q.key != "jpeg"):  # JPEG first: it explains blur and noise away
+        prod = np.array([_raw(q.key, m, typical) for m in production], dtype=np.float64)
+        ref = np.array([_raw(q.key, m, typical) for m in reference], dtype=np.float64)
+        severity = _severity(q.key, prod, typical)
+        # A frame compressed below the reference's range is smoothed by it (edges and noise alike), and
+        # the catalogue's jpeg_compression reproduces that: it is not counted again as blur or noise.
+        exclude = compressed if q.key in ("blur", "noise") else None
+        sides = [_side_profile(s, prod, ref, severity, q.key, exclude=exclude) for s in q.sides]
+        if q.key == "jpeg":
+            compressed = sides[0].flagged
+        typical_raw = {"exposure": typical["luminance"], "jpeg": _median(ref.tolist()), "colour": 6500.0}.get(q.key, typical.get(q.key, math.nan))
+        note = ""
+        if q.key == "blur" and np.isnan(prod).any():
+            note = f"{int(np.isnan(prod).sum())} frames have too few edges to measure blur"
+        if q.key == "jpeg" and np.isnan(prod).all():
+            note = "no frame is a JPEG or lossless image file (video frames carry no quantisation tables)"
+        if exclude is not None and exclude.any():
+            note = (note + "; " if note else "") + f"{int(exclude.sum())} frames compressed below the reference count as jpeg_compression, not {q.key}"
+        out[q.key] = QuantityProfile(q, prod, ref, severity, sides, typical_raw, note)
+    return {q.key: out[q.key] for q in QUANTITIES}
+
+
+# ----------------------------------------------------------------------------------------- suggesting
+
+
+def _round(value: float, decimals: int) -> float | int:
+    if decimals <= 0:
+        return int(round(value, decimals))
+    return float(round(value, decimals))
+
+
+def _severity_spec(corruption: str, values: list[float], decimals: int) -> dict:
+    """``{values: [...]}`` from mild to severe, rounded, deduplicated and inside the corruption's valid range."""
+    lo, hi = sorted(get(corruption).valid_range)
+    out: list[float | int] = []
+    for v in values:
+        r = _round(min(max(v, lo), hi), decimals)
+        if decimals > 0 and r == 0 and v > 0:
+            r = float(10.0**-decimals)  # a positive severity never rounds to the identity
+        if r not in out:
+            out.append(r)
+    return {"values": out}
+
+
+def _frequency(f: float) -> float:
+    return float(round(f, 2))
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def _beyond_phrase(sp: SideProfile) -> str:
+    s = sp.side
+    if s.name == "jpeg_compression":
+        return f"compressed below JPEG quality {sp.threshold:g}"
+    return f"{s.comparative} than the {s.superlative} {100 - UPPER:g} % of the reference"
+
+
+def _range_text(values: list[float], quantity: Quantity) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values[0], values[-1]), max(values[0], values[-1])
+    d = max(quantity.decimals, 0)
+    unit = quantity.unit
+    if quantity.key == "blur":
+        return f"σ {lo:.{d}f}–{hi:.{d}f} px"
+    if quantity.key == "noise":
+        return f"σ {lo:.{d}f}–{hi:.{d}f}"
+    if quantity.key == "jpeg":
+        return f"quality {lo:.0f}–{hi:.0f}"
+    if quantity.key == "colour":
+        return f"{lo:.0f}–{hi:.0f} K"
+    if quantity.key == "contrast":
+        return f"contrast × {lo:.2f}–{hi:.2f}"
+    return f"{lo:+.{d}f} to {hi:+.{d}f} {unit}"
+
+
+def _measured_condition(qp: QuantityProfile, sp: SideProfile) -> tuple[dict, str]:
+    """A suggested condition for one side of a measured quantity, and its comment."""
+    q = qp.quantity
+    cond: dict = {}
+    if sp.side.name != q.corruption:
+        cond["name"] = sp.side.name
+    cond["corruption"] = q.corruption
+    if q.key == "haze":
+        cond["severity"] = {"levels": [1, 3, 5]}
+        comment = f"{_pct(sp.share)} of frames {_beyond_phrase(sp)} (reference {_pct(sp.reference_share)}); fog severity is not measured: check the levels with `fieldready corruptions --preview`"
+    else:
+        cond["severity"] = _severity_spec(q.corruption, sp.severity, q.decimals)  # type: ignore[arg-type]
+        comment = f"{_pct(sp.share)} of frames {_beyond_phrase(sp)} (reference {_pct(sp.reference_share)}); {_range_text(sp.severity, q)}"
+    cond["frequency"] = _frequency(sp.frequency)
+    return cond, comment
+
+
+def _declared_values(condition: dict) -> list[float]:
+    """The severities a single-corruption condition declares, in its unit (levels looked up in the catalogue)."""
+    sev = condition.get("severity")
+    if isinstance(sev, (int, float)):
+        return [float(sev)]
+    if not isinstance(sev, dict):
+        return []
+    if sev.get("values"):
+        return [float(v) for v in sev["values"]]
+    if sev.get("levels"):
+        try:
+            return [get(condition["corruption"]).level(int(lv)) for lv in sev["levels"]]
+        except Exception:  # noqa: BLE001 - an unknown corruption was refused by load_spec already
+            return []
+    return [float(v) for v in (sev.get("min"), sev.get("max")) if v is not None]
+
+
+def _sides_of(corruption: str, severities: list[float]) -> list[tuple[str, int]]:
+    """(quantity key, direction) pairs a declared corruption at these severities shows up as."""
+    entry = _DECLARED.get(corruption)
+    if entry is None:
+        return []
+    key, sign = entry
+    if callable(sign):
+        dirs = sorted({sign(s) for s in severities}) or [-1]
+    else:
+        dirs = [int(sign)]  # type: ignore[arg-type]
+    return [(key, d) for d in dirs]
+
+
+def _side(profiles: dict[str, QuantityProfile], key: str, direction: int) -> tuple[QuantityProfile, SideProfile]:
+    qp = profiles[key]
+    return qp, next(s for s in qp.sides if s.side.direction == direction)
+
+
+def _declared_text(condition: dict) -> str:
+    if condition.get("compose"):
+        return " + ".join(f"{s['corruption']} {s.get('severity', s.get('level'))}" for s in condition["compose"])
+    if condition.get("preset"):
+        return f"preset {condition['preset']}"
+    vals = _declared_values(condition)
+    return f"{condition.get('corruption')} " + ", ".join(f"{v:g}" for v in vals)
+
+
+def _condition_name(condition: dict) -> str:
+    return condition.get("name") or condition.get("corruption") or condition.get("preset") or "?"
+
+
+def _step_values(step: dict) -> list[float]:
+    if step.get("severity") is not None:
+        return [float(step["severity"])]
+    return _declared_values({"corruption": step["corruption"], "severity": {"levels": [step["level"]]}}) if step.get("level") else []
+
+
+def _compare(condition: dict, profiles: dict[str, QuantityProfile]) -> tuple[Comparison, list[tuple[str, int]]]:
+    """One declared condition beside the measurements, and the (quantity, side) pairs it accounts for."""
+    name = _condition_name(condition)
+    declared_f = float(condition.get("frequency", 0.0))
+    text = _declared_text(condition)
+    head = f"declared {_pct(declared_f)} {name}"
+    if condition.get("preset"):
+        return Comparison(name, declared_f, text, False, sentence=f"{head}: a preset, not measured; kept as declared"), []
+    if condition.get("compose"):
+        pairs = [p for step in condition["compose"] for p in _sides_of(step["corruption"], _step_values(step))]
+        steps_ok = all(_sides_of(s["corruption"], _step_values(s)) for s in condition["compose"])
+        if not pairs or not steps_ok:
+            return Comparison(name, declared_f, text, False, sentence=f"{head}: some of its corruptions cannot be measured on frames; kept as declared"), []
+        parts, joint, joint_ref = [], None, None
+        for key, d in pairs:
+            qp, sp = _side(profiles, key, d)
+            parts.append(f"{_pct(sp.share)} of the frames are {_beyond_phrase(sp)}")
+            joint = sp.flagged if joint is None else joint & sp.flagged
+            ref_flag = _ref_flags(qp, sp)
+            joint_ref = ref_flag if joint_ref is None else joint_ref & ref_flag
+        p = float(joint.mean()) if joint is not None and joint.size else 0.0
+        q = float(joint_ref.mean()) if joint_ref is not None and joint_ref.size else 0.0
+        f = max(0.0, (p - q) / (1.0 - q)) if q < 1 else 0.0
+        both = " and ".join(_side(profiles, k, d)[1].side.comparative for k, d in pairs)
+        sentence = f"{head}; " + "; ".join(parts) + f"; {_pct(p)} are {'all' if len(pairs) > 2 else 'both'} {both} (reference {_pct(q)}): suggested {_pct(f)}"
+        return Comparison(name, declared_f, text, True, p, q, _frequency(f), [], "", sentence), pairs
+    vals = _declared_values(condition)
+    pairs = _sides_of(condition["corruption"], vals)
+    if not pairs:
+        return Comparison(name, declared_f, text, False, sentence=f"{head}: {condition['corruption']} cannot be measured on frames; kept as declared"), []
+    parts, total_f, total_p, total_q, sev, unit = [], 0.0, 0.0, 0.0, [], ""
+    for key, d in pairs:
+        qp, sp = _side(profiles, key, d)
+        parts.append(f"{_pct(sp.share)} of the frames are {_beyond_phrase(sp)} (reference {_pct(sp.reference_share)})")
+        total_f += sp.frequency
+        total_p += sp.share
+        total_q += sp.reference_share
+        if len(pairs) == 1 and qp.quantity.corruption == condition["corruption"]:
+            sev, unit = sp.severity, qp.quantity.unit
+        rng = _range_text(sp.severity, qp.quantity)
+        if rng and sp.frequency >= _MIN_FREQUENCY:
+            parts[-1] += f", {rng}"
+    sentence = f"{head} ({text}); " + "; ".join(parts) + f": suggested {_pct(total_f)}"
+    return Comparison(name, declared_f, text, True, total_p, total_q, _frequency(total_f), sev, unit, sentence), pairs
+
+
+def _ref_flags(qp: QuantityProfile, sp: SideProfile) -> np.ndarray:
+    ref = qp.reference
+    ok = np.isfinite(ref)
+    if not math.isfinite(sp.threshold):
+        return np.zeros(ref.shape, bool)
+    return ok & ((np.where(ok, ref, -np.inf) > sp.threshold) if sp.side.direction > 0 else (np.where(ok, ref, np.inf) < sp.threshold))
+
+
+def suggest(profiles: dict[str, QuantityProfile], *, declared: Sequence[dict] | None = None) -> Suggestion:
+    """The suggested ``conditions:`` entries and, given a spec's declared conditions (as dicts), the side by side.
+
+    Without a spec: one condition per measured side whose frequency is at least 1 %. With one: every
+    declared condition in its order — measured ones with the measured frequency (and, when declared
+    in the unit measured, the measured severities), the others kept as declared — then the measured
+    sides the spec does not declare. A declared composition takes the joint share of its components,
+    which is then taken off each component's own condition, so no frame counts twice.
+    """
+    conditions: list[dict] = []
+    comments: list[str] = []
+    comparisons: list[Comparison] = []
+    notes: list[str] = []
+    covered: set[tuple[str, int]] = set()
+    measured_idx: list[int] = []
+    compose_f: dict[tuple[str, int], float] = {}
+    single_idx: dict[tuple[str, int], int] = {}
+    for condition in declared or []:
+        comp, pairs = _compare(condition, profiles)
+        comparisons.append(comp)
+        covered.update(pairs)
+        new = dict(condition)
+        if not comp.measured:
+            conditions.append(new)
+            comments.append("kept as declared: not measurable from frames")
+            continue
+        new["frequency"] = comp.frequency
+        if condition.get("compose"):
+            for pair in pairs:
+                compose_f[pair] = compose_f.get(pair, 0.0) + float(comp.frequency or 0.0)
+            comments.append(f"measured: {_pct(comp.share or 0)} of frames meet all its parts (reference {_pct(comp.reference_share or 0)})")
+        else:
+            if len(pairs) == 1:
+                single_idx.setdefault(pairs[0], len(conditions))
+                qp, sp = _side(profiles, *pairs[0])
+                if (
+                    qp.quantity.corruption == condition.get("corruption")
+                    and sp.severity
+                    and sp.frequency >= _MIN_FREQUENCY
+                    and qp.quantity.key != "haze"
+                ):
+                    new["severity"] = _severity_spec(condition["corruption"], sp.severity, qp.quantity.decimals)
+            found = comp.sentence.split("; ", 1)[-1]
+            if (comp.frequency or 0.0) < _MIN_FREQUENCY:
+                found += "; no more frames beyond than the reference itself has: keep it as a stress test, or remove it"
+            comments.append(found)
+        measured_idx.append(len(conditions))
+        conditions.append(new)
+    used_names = {_condition_name(c) for c in conditions}
+    for qp in profiles.values():
+        for sp in qp.sides:
+            pair = (qp.quantity.key, sp.side.direction)
+            if pair in covered or sp.frequency < _MIN_FREQUENCY or qp.quantity.corruption is None:
+                continue
+            cond, comment = _measured_condition(qp, sp)
+            if _condition_name(cond) in used_names:
+                cond["name"] = f"measured_{sp.side.name}"
+            used_names.add(_condition_name(cond))
+            single_idx.setdefault(pair, len(conditions))
+            measured_idx.append(len(conditions))
+            conditions.append(cond)
+            comments.append(comment)
+    for pair, f in compose_f.items():  # frames of a composition are not counted again in its parts
+        i = single_idx.get(pair)
+        if i is not None and f > 0:
+            conditions[i]["frequency"] = _frequency(max(0.0, conditions[i]["frequency"] - f))
+    total = sum(float(c.get("frequency", 0.0)) for c in conditions)
+    if total > 1.0:
+        fixed = total - sum(float(conditions[i]["frequency"]) for i in measured_idx)
+        room = max(0.0, 1.0 - fixed)
+        scale = room / max(total - fixed, 1e-12)
+        for i in measured_idx:
+            conditions[i]["frequency"] = math.floor(conditions[i]["frequency"] * scale * 100) / 100
+        notes.append(f"the measured frequencies summed with the kept ones to {total:.2f} > 1; the measured ones were scaled by {scale:.2f}")
+    return Suggestion(conditions, comments, comparisons, notes)
+
+
+# ------------------------------------------------------------------------------------------- writing
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def flow(value: object) -> str:
+    """A value as one line of flow-style YAML, as the example specs write conditions."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _RESERVED:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def conditions_yaml(suggestion: Suggestion, *, header: Sequence[str] = ()) -> str:
+    """The suggested block as YAML text: a commented header, then ``conditions:`` with one flow mapping a line."""
+    lines = [f"# {h}" for h in header] + [f"# note: {n}" for n in suggestion.notes]
+    lines.append("conditions:")
+    if not suggestion.conditions:
+        lines[-1] = "conditions: []  # no frame lies beyond the reference's normal range"
+    for cond, comment in zip(suggestion.conditions, suggestion.comments):
+        lines.append(f"  - {flow(cond)}")
+        lines.append(f"    # {comment}")
+    return "\n".join(lines) + "\n"
