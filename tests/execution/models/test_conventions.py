@@ -21,7 +21,7 @@ from fieldready.execution.models.convention_spec import (
     OutputConvention,
     resolve_labels,
 )
-from tests.execute.models._models import BrightBoxYolo, greedy_nms, reference_yolo, scene
+from tests.execution.models._models import BrightBoxYolo, greedy_nms, reference_yolo, scene
 
 CLASSES = {1: "person", 2: "helmet", 5: "vest"}  # category ids need not be contiguous
 OUTPUT = TypeAdapter(OutputConvention)
