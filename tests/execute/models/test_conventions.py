@@ -21,7 +21,7 @@ from fieldready.execute.models.convention_spec import (
     OutputConvention,
     resolve_labels,
 )
-from tests.execute.models._models import BrightBoxYolo, greedy_nms, reference_yolo, scene
+from tests.execute.models._models import BrightBoxYolo, as_per_image, canonical, greedy_nms, reference_yolo, scene
 
 CLASSES = {1: "person", 2: "helmet", 5: "vest"}  # category ids need not be contiguous
 OUTPUT = TypeAdapter(OutputConvention)
@@ -195,12 +195,13 @@ def test_yolo_decode_equals_reference(layout: str, device: str) -> None:
                           input_size=(64, 64))
     reference = reference_yolo(raw.numpy(), layout=layout, score_threshold=0.05, iou_threshold=0.5, max_detections=20)
     assert dets.num_classes == 3
-    for i, (boxes, scores, labels) in enumerate(reference):
-        rows = dets.index == i
-        assert 5 < len(scores) == int(rows.sum())
-        np.testing.assert_allclose(dets.scores[rows].cpu().numpy(), scores, rtol=1e-5)
-        np.testing.assert_allclose(dets.boxes[rows].cpu().numpy(), boxes, atol=1e-4)
-        np.testing.assert_array_equal(dets.labels[rows].cpu().numpy(), labels)
+    ours = as_per_image(dets.index, dets.boxes, dets.scores, dets.labels, n=3)
+    for (boxes, scores, labels), (b, s, lab) in zip(reference, ours):
+        boxes, scores, labels = canonical(boxes, scores, labels)
+        assert 5 < len(scores) == len(s)
+        np.testing.assert_allclose(s, scores, rtol=1e-5)
+        np.testing.assert_allclose(b, boxes, atol=1e-4)
+        np.testing.assert_array_equal(lab, labels)
 
 
 def test_yolo_layouts_agree_and_a_wrong_layout_is_named(device: str) -> None:
