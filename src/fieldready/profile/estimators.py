@@ -22,6 +22,7 @@ __all__ = [
     "chromaticity",
     "haze",
     "kelvin_shift",
+    "log_gains",
     "srgb_to_linear",
     "kelvin_to_rgb",
     "IJG_LUMA",
@@ -341,7 +342,7 @@ def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
     return tuple(min(max(c, 0.0), 255.0) / 255.0 for c in (r, g, b))  # type: ignore[return-value]
 
 
-def _log_gains(kelvin: float) -> tuple[float, float]:
+def log_gains(kelvin: float) -> tuple[float, float]:
     """``(log gR/gG, log gB/gG)`` of the colour_temperature corruption at ``kelvin`` (white balanced at 6500 K)."""
     ill = srgb_to_linear(np.array(kelvin_to_rgb(kelvin)))
     ref = srgb_to_linear(np.array(kelvin_to_rgb(6500.0)))
@@ -350,7 +351,7 @@ def _log_gains(kelvin: float) -> tuple[float, float]:
 
 
 _KELVIN_GRID = np.geomspace(1000.0, 40000.0, 2000)
-_KELVIN_GAINS = np.array([_log_gains(k) for k in _KELVIN_GRID])
+_KELVIN_GAINS = np.array([log_gains(k) for k in _KELVIN_GRID])
 
 
 def kelvin_shift(delta: tuple[float, float]) -> float:
