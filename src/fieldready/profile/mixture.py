@@ -71,12 +71,17 @@ class SampleDensity:
         vanishing between and beyond finitely many samples.
         """
         d = y.shape[1]
-        h = self.widths[None, :]
+        inv = -0.5 / self.widths**2
+        norm = (2 * math.pi * self.widths**2) ** (-d / 2) / len(pushed)
         out = np.empty(len(y))
-        chunk = max(1, 4_000_000 // max(len(pushed), 1))
+        chunk = max(1, 2_000_000 // max(len(pushed), 1))
         for i in range(0, len(y), chunk):
-            sq = ((y[i : i + chunk, None, :] - pushed[None, :, :]) ** 2).sum(-1)
-            out[i : i + chunk] = (np.exp(-0.5 * sq / h**2) / (2 * math.pi * h**2) ** (d / 2)).mean(axis=1)
+            block = y[i : i + chunk]
+            sq = (block[:, None, 0] - pushed[None, :, 0]) ** 2
+            for k in range(1, d):
+                sq += (block[:, None, k] - pushed[None, :, k]) ** 2
+            sq *= inv
+            out[i : i + chunk] = np.exp(sq, out=sq) @ norm
         centre = pushed.mean(axis=0)
         spread = 2.0 * np.maximum(pushed.std(axis=0), self.widths.max())
         broad = np.exp(-0.5 * (((y - centre) / spread) ** 2).sum(-1)) / np.prod(np.sqrt(2 * math.pi) * spread)
@@ -145,15 +150,24 @@ class MixtureFit:
 
 def _em(likelihood: np.ndarray, active: np.ndarray, iterations: int) -> tuple[np.ndarray, float]:
     """Mixing weights maximising Σᵢ log Σⱼ wⱼ Lᵢⱼ over the ``active`` components (EM), and the log-likelihood."""
-    w = np.where(active, 1.0, 0.0)
-    w[0] = w[1:].sum() or 1.0  # start half unshifted, half spread over the shifts
+    cols = np.flatnonzero(active)
+    lik = likelihood[:, cols]
+    w = np.ones(len(cols))
+    if cols[0] == 0:
+        w[0] = max(len(cols) - 1, 1)  # start half unshifted, half spread over the shifts
     w /= w.sum()
+    previous = -np.inf
     for _ in range(iterations):
-        mix = likelihood @ w
-        w = w * (likelihood / mix[:, None]).mean(axis=0)
-        w = np.where(active, w, 0.0)
+        mix = lik @ w
+        loglik = float(np.log(mix).sum())
+        if loglik - previous < 1e-7 * max(1.0, abs(loglik)):
+            break
+        previous = loglik
+        w = w * ((1.0 / mix) @ lik) / len(mix)
         w /= w.sum()
-    return w, float(np.log(likelihood @ w).sum())
+    full = np.zeros(likelihood.shape[1])
+    full[cols] = w
+    return full, float(np.log(lik @ w).sum())
 
 
 def fit_shift_mixture(
@@ -166,18 +180,21 @@ def fit_shift_mixture(
     likelihood = np.maximum(np.stack(columns, axis=1), 1e-300)  # [n, J + 1]
     active = np.ones(likelihood.shape[1], dtype=bool)
     weights, loglik = _em(likelihood, active, iterations)
-    # The NPMLE's support is sparse: keep its points only, then drop each one (lightest first) the fit
-    # does not need, so a few frames' sampling noise does not stay as a mild "condition".
-    support = [j for j in np.argsort(weights) if j > 0 and weights[j] > 1e-4]
+    # The NPMLE's support is sparse: keep its points only, then drop each one the fit does not need,
+    # mildest first (where sampling noise between the two sets is absorbed), so that noise does not
+    # stay as a mild "condition".
+    size = np.r_[0.0, np.sqrt((model.shifts.reshape(len(model.shifts), -1) ** 2).sum(axis=1))]
+    support = [j for j in np.argsort(size, kind="stable") if j > 0 and weights[j] > 1e-4]
     active = np.zeros(likelihood.shape[1], dtype=bool)
     active[0] = True
     active[support] = True
     weights, loglik = _em(likelihood, active, iterations)
-    for j in support:
+    best = loglik
+    for j in support:  # the pruned fit stays within MIN_GAIN of the full one, in total
         trial = active.copy()
         trial[j] = False
         w, ll = _em(likelihood, trial, iterations)
-        if loglik - ll < MIN_GAIN:
+        if best - ll < MIN_GAIN:
             active, weights, loglik = trial, w, ll
     gain = {}
     for side in sorted(set(model.sides.tolist())):

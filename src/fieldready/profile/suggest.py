@@ -321,7 +321,7 @@ def _mixture_sides(
     The share beyond, p, mixes reference-like frames (a share q of which lie beyond anyway) and
     frames with the condition, of which only a share π lands beyond when the condition is mild
     next to the scenes' spread: f = (p − q) / (π − q). π comes from the severities the mixture
-    fitted (the reference pushed through them); with no significant mixture side, π = 1.
+    fitted (the reference pushed through them). With no significant mixture side, the frequency is 0.
     Counting frames keeps the frequency as robust as a tail share; the mixture, whose weights
     alone would also absorb the sampling differences between two finite sets, only supplies π
     and the severity distribution.
@@ -356,7 +356,10 @@ def _mixture_sides(
             pushed = [_beyond(_raw_of_fit(key, model.push(r, j), typical), threshold, s.direction).mean() for j in support]
             power = float(np.average(pushed, weights=fit.weights[1:][support])) if len(support) else 1.0
             membership[usable] = fit.membership(model, s.direction)
-        f = max(0.0, (p - q) / max(power - q, _MIN_POWER)) if p > q else 0.0
+        if fit is not None and gain >= MIN_GAIN:
+            f = max(0.0, (p - q) / max(power - q, _MIN_POWER)) if p > q else 0.0
+        else:
+            f = 0.0  # no shifted component the data needs: an excess beyond is the sampling noise of two sets
         f = min(f, 1.0) * part
         if not membership.any() and share > 0:
             membership = beyond * min(1.0, f / share)  # a frame beyond has the condition with this probability
@@ -454,6 +457,14 @@ def _range_text(values: list[float], quantity: Quantity) -> str:
     if quantity.key == "contrast":
         return f"contrast × {lo:.2f}–{hi:.2f}"
     return f"{lo:+.{d}f} to {hi:+.{d}f} {unit}"
+
+
+def _min_frequency(sp: SideProfile, n: int) -> float:
+    """The smallest frequency worth suggesting: 1 %, or, for a side counted by its tail alone against a
+    reference that has a share q there, two standard errors of that count (its sampling noise)."""
+    if sp.method != "tail" or sp.reference_share <= 0 or n == 0:
+        return _MIN_FREQUENCY
+    return max(_MIN_FREQUENCY, 2.0 * math.sqrt(sp.reference_share * (1 - sp.reference_share) / n))
 
 
 def _measured_condition(qp: QuantityProfile, sp: SideProfile) -> tuple[dict, str]:
@@ -603,7 +614,8 @@ def suggest(profiles: dict[str, QuantityProfile], *, declared: Sequence[dict] | 
     for condition in declared or []:
         comp, pairs = _compare(condition, profiles)
         comparisons.append(comp)
-        covered.update(pairs)
+        if not condition.get("compose"):  # a composition's parts still stand as conditions of their own
+            covered.update(pairs)
         new = dict(condition)
         if not comp.measured:
             conditions.append(new)
@@ -635,7 +647,7 @@ def suggest(profiles: dict[str, QuantityProfile], *, declared: Sequence[dict] | 
     for qp in profiles.values():
         for sp in qp.sides:
             pair = (qp.quantity.key, sp.side.direction)
-            if pair in covered or sp.frequency < _MIN_FREQUENCY or qp.quantity.corruption is None:
+            if pair in covered or sp.frequency < _min_frequency(sp, len(qp.production)) or qp.quantity.corruption is None:
                 continue
             cond, comment = _measured_condition(qp, sp)
             if _condition_name(cond) in used_names:
