@@ -141,11 +141,13 @@ def test_rms_contrast_ignores_exposure_and_blur(astronaut: np.ndarray) -> None:
     assert est.rms_contrast(_apply(astronaut, "gaussian_blur", 2.0)) == pytest.approx(base, rel=0.08)
 
 
-@pytest.mark.parametrize("kelvin", [1500.0, 3000.0, 5000.0, 6500.0, 9000.0, 20000.0])
-def test_kelvin_to_rgb_matches_the_catalogue(kelvin: float) -> None:
-    from fieldready.corruptions.field import kelvin_to_rgb
+def test_kelvin_to_rgb_is_the_catalogues_black_body() -> None:
+    from fieldready.corruptions import field
 
-    assert est.kelvin_to_rgb(kelvin) == pytest.approx(kelvin_to_rgb(kelvin), abs=1e-12)
+    assert est.kelvin_to_rgb is field.kelvin_to_rgb  # one definition, shared without torch
+    # Hand-computed from Helland's fit: 1000 K → g = (99.4708025861·ln 10 − 161.1195681661)/255, b = 0.
+    assert est.kelvin_to_rgb(1000.0) == pytest.approx((1.0, (99.4708025861 * 2.302585093 - 161.1195681661) / 255, 0.0))
+    assert est.kelvin_to_rgb(6600.0) == pytest.approx((1.0, 1.0, 1.0))
 
 
 @pytest.mark.parametrize("kelvin", [2500.0, 4000.0, 9000.0])
