@@ -50,8 +50,8 @@ __all__ = [
 
 UPPER, LOWER = 95.0, 5.0  # the reference's normal range, in percentiles
 _MIN_FREQUENCY = 0.01  # a measured condition below this share is not suggested
-_JPEG_TOLERANCE = 5.0
-_MIN_POWER = 0.5  # (π − q) is never taken below this: the count of frames beyond is at most doubled  # quality steps below the reference's 5th percentile before a frame counts as compressed
+_JPEG_TOLERANCE = 5.0  # quality steps below the reference's 5th percentile before a frame counts as compressed
+_MIN_POWER = 0.75  # (π − q) is never taken below this: the count beyond is raised by at most a third
 
 
 @dataclass(frozen=True)
