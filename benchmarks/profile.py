@@ -14,7 +14,7 @@ B. frequency, production-style: k % of the production frames get a condition at 
    crops of the photographs, alternately reference and production (13 very different scenes, the
    hard case: the spread of the content hides mild conditions).
 
-Run: ``python benchmarks/profile.py`` (about two minutes on two cores). Needs scikit-image (test extra).
+Run: ``python benchmarks/profile.py`` (about five minutes on two shared cores). Needs scikit-image (test extra).
 """
 
 from __future__ import annotations

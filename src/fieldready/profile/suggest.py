@@ -441,22 +441,18 @@ def _beyond_phrase(sp: SideProfile) -> str:
 
 
 def _range_text(values: list[float], quantity: Quantity) -> str:
+    """``σ 1.2–2.6 px``, ``quality 30``, ``−2.3 to −0.8 EV``: the severities found, one value when they agree."""
     if not values:
         return ""
-    lo, hi = min(values[0], values[-1]), max(values[0], values[-1])
     d = max(quantity.decimals, 0)
-    unit = quantity.unit
-    if quantity.key == "blur":
-        return f"σ {lo:.{d}f}–{hi:.{d}f} px"
-    if quantity.key == "noise":
-        return f"σ {lo:.{d}f}–{hi:.{d}f}"
-    if quantity.key == "jpeg":
-        return f"quality {lo:.0f}–{hi:.0f}"
-    if quantity.key == "colour":
-        return f"{lo:.0f}–{hi:.0f} K"
-    if quantity.key == "contrast":
-        return f"contrast × {lo:.2f}–{hi:.2f}"
-    return f"{lo:+.{d}f} to {hi:+.{d}f} {unit}"
+    formats = {"blur": ("σ ", f".{d}f", " px"), "noise": ("σ ", f".{d}f", ""), "jpeg": ("quality ", ".0f", ""),
+               "colour": ("", ".0f", " K"), "contrast": ("contrast × ", ".2f", "")}
+    prefix, fmt, suffix = formats.get(quantity.key, ("", f"+.{d}f", f" {quantity.unit}"))
+    lo, hi = (format(v, fmt) for v in (min(values[0], values[-1]), max(values[0], values[-1])))
+    if lo == hi:
+        return f"{prefix}{lo}{suffix}"
+    joint = " to " if quantity.key == "exposure" else "–"
+    return f"{prefix}{lo}{joint}{hi}{suffix}"
 
 
 def _min_frequency(sp: SideProfile, n: int) -> float:
