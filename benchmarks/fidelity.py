@@ -19,7 +19,14 @@ Both outputs are quantised to uint8 like the reference's ``corrupt`` (truncation
 (~0.6 s per call at 224×224, ~3 s per image over levels 1–5), so it runs on fewer images and seeds
 (``--glass-images``, ``--glass-seeds``).
 
-Run: ``python benchmarks/fidelity.py [--size 224] [--seeds 10] [--out benchmarks/FIDELITY.md]``.
+A second sweep (``--sizes``, H×W) repeats the comparison at odd, non-square and large sizes (33×33, 47×33,
+100×100, 240×320, 427×640, 640×480 by default), where size-dependent details show (pixelate's nearest-pixel
+choice, the crop and edge rows of zoomed layers, streaks near the border, frost textures smaller or larger than
+the image): every corruption at every size and level, with fewer seeds from 224² up (``--size-seeds``; the
+texture-driven fog, frost and spatter ``--texture-seeds``; more on smaller images, see ``seeds_at``) and glass_blur on ``--size-glass-images`` images × 1 seed (its
+reference takes ~20 s per 640×480 image). It writes a per-level table and a corruption × size matrix.
+
+Run: ``python benchmarks/fidelity.py [--size 224] [--seeds 10] [--sizes 33x33,...] [--out benchmarks/FIDELITY.md]``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import math
 import platform
 import sys
 import time
@@ -65,8 +73,8 @@ PHOTOS = {
 }
 
 
-def load_photos(size: int) -> tuple[list[str], np.ndarray, list[str]]:
-    """The available photos resized to size×size uint8 HWC; names of those that could not be loaded offline."""
+def load_photos(h: int, w: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """The available photos resized to h×w (height × width) uint8 HWC; names of those that could not be loaded offline."""
     names, arrays, skipped = [], [], []
     for name, fetch in PHOTOS.items():
         try:
@@ -75,7 +83,7 @@ def load_photos(size: int) -> tuple[list[str], np.ndarray, list[str]]:
             skipped.append(f"{name} ({type(exc).__name__})")
             continue
         names.append(name)
-        arrays.append(cv2.resize(img[..., :3], (size, size), interpolation=cv2.INTER_AREA))
+        arrays.append(cv2.resize(img[..., :3], (w, h), interpolation=cv2.INTER_AREA))
     return names, np.stack(arrays), skipped
 
 
@@ -141,6 +149,81 @@ def fmt_row(name: str, level: int, r: dict) -> str:
     )
 
 
+TEXTURE = {"fog", "frost", "spatter"}
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"33x33,47x33"`` → ``[(33, 33), (47, 33)]`` (height × width)."""
+    return [(int(h), int(w)) for h, w in (item.lower().split("x") for item in text.split(",") if item)]
+
+
+def seeds_at(base: int, h: int, w: int) -> int:
+    """Seeds per image at h×w: ``base`` from 224² up, more on smaller images (cheap, and their damage varies more from
+    draw to draw: snow's ±1 dB at 33×33 against ±0.2 dB at 224²), at most 10."""
+    return max(base, min(10, math.ceil(base * 224 * 224 / (h * w))))
+
+
+def size_sweep(ic, corruptions: list[str], sizes: list[tuple[int, int]], args: argparse.Namespace) -> dict:  # type: ignore[no-untyped-def]
+    """Every corruption × size × level: the ``measure`` row, and the seconds each size took."""
+    rows: dict = {}
+    seconds = {}
+    for h, w in sizes:
+        t0 = time.perf_counter()
+        _, photos, _ = load_photos(h, w)
+        for name in corruptions:
+            clean, seeds = photos, seeds_at(args.size_seeds, h, w)
+            if name in DETERMINISTIC:
+                seeds = 1
+            elif name == "glass_blur":
+                clean, seeds = photos[: args.size_glass_images], 1
+            elif name in TEXTURE:
+                seeds = seeds_at(args.texture_seeds, h, w)
+            for level in range(1, 6):
+                rows[(name, (h, w), level)] = r = measure(ic, clean, name, level, seeds)
+                print(f"{h}x{w} " + fmt_row(name, level, r), flush=True)
+        seconds[(h, w)] = time.perf_counter() - t0
+    return {"rows": rows, "seconds": seconds}
+
+
+def size_cell(levels: list[dict]) -> str:
+    """A corruption × size cell: the worst level's agreement (deterministic) or |diff|, and the verdict."""
+    if any(r["verdict"].startswith("FAIL") for r in levels):
+        return "FAIL"
+    if levels[0]["agree"] is not None:
+        worst = min(r["agree"] for r in levels)
+        return ">99 dB" if worst > 99 else f"{worst:.0f} dB"
+    worst = max(abs(r["diff"]) for r in levels)
+    return f"{worst:.2f}" + (" (3 SE)" if any(r["verdict"] == "within 3 SE" for r in levels) else "")
+
+
+def size_tables(sweep: dict, corruptions: list[str], sizes: list[tuple[int, int]]) -> tuple[list[str], list[str], dict]:
+    """The per-level table, the corruption × size matrix, and the verdict counts of the size sweep."""
+    rows = sweep["rows"]
+    per_level = [
+        "| corruption | H×W | n | diff dB, levels 1–5 (agree dB where deterministic) | ref draw sd dB (max) | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    matrix = ["| corruption | " + " | ".join(f"{h}×{w}" for h, w in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    counts: dict = {}
+    for name in corruptions:
+        cells = []
+        for h, w in sizes:
+            levels = [rows[(name, (h, w), level)] for level in range(1, 6)]
+            for r in levels:
+                key = "FAIL" if r["verdict"].startswith("FAIL") else r["verdict"]
+                counts[key] = counts.get(key, 0) + 1
+            values = " · ".join(
+                (f"{r['agree']:.0f}" if r["agree"] <= 99 else ">99") if r["agree"] is not None else f"{r['diff']:+.2f}" for r in levels
+            )
+            verdicts = sorted({r["verdict"] for r in levels})
+            per_level.append(
+                f"| {name} | {h}×{w} | {levels[0]['n']} | {values} | {max(r['draw_sd'] for r in levels):.2f} | {', '.join(verdicts)} |"
+            )
+            cells.append(size_cell(levels))
+        matrix.append(f"| {name} | " + " | ".join(cells) + " |")
+    return per_level, matrix, counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
@@ -149,12 +232,16 @@ def main() -> None:
     parser.add_argument("--glass-seeds", type=int, default=3, help="seeds per image for glass_blur")
     parser.add_argument("--only", default=None, help="comma-separated subset of corruptions (for quick checks)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the reference is single-threaded)")
+    parser.add_argument("--sizes", default="33x33,47x33,100x100,240x320,427x640,640x480", help="H×W list for the size sweep ('' to skip)")
+    parser.add_argument("--size-seeds", type=int, default=3, help="seeds per image in the size sweep (random corruptions)")
+    parser.add_argument("--texture-seeds", type=int, default=8, help="seeds per image in the size sweep for fog, frost, spatter")
+    parser.add_argument("--size-glass-images", type=int, default=2, help="images for glass_blur in the size sweep (1 seed)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "FIDELITY.md"), help="markdown output ('' to skip)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     ic = load()
-    photo_names, photos, skipped = load_photos(args.size)
+    photo_names, photos, skipped = load_photos(args.size, args.size)
     corruptions = args.only.split(",") if args.only else SHARED
     start = time.perf_counter()
 
@@ -192,6 +279,44 @@ def main() -> None:
         f"{k} {v:.0f} s" for k, v in sorted(timings.items(), key=lambda kv: -kv[1])[:3]) + ")")
     print("\n" + "\n".join(summary))
 
+    sizes = parse_sizes(args.sizes)
+    size_doc = ""
+    if sizes:
+        t0 = time.perf_counter()
+        sweep = size_sweep(ic, corruptions, sizes, args)
+        per_level, matrix, size_counts = size_tables(sweep, corruptions, sizes)
+        size_runtime = time.perf_counter() - t0
+        size_summary = (
+            f"{sum(size_counts.values())} cells (corruption × size × level): "
+            + ", ".join(f"{size_counts.get(k, 0)} {k}" for k in ("within 1 dB", "within 3 SE", "FAIL"))
+            + f"; runtime {size_runtime:.0f} s ("
+            + ", ".join(f"{h}×{w} {sec:.0f} s" for (h, w), sec in sweep["seconds"].items())
+            + ")"
+        )
+        print("\n" + "\n".join(matrix) + "\n\n" + size_summary)
+        size_doc = f"""
+## At every size
+
+The same comparison at odd, non-square and large sizes (H×W, the same photos resized with INTER_AREA):
+random corruptions {len(photo_names)} images × {args.size_seeds} seeds from 224² up, more on smaller images (up to 10, so
+{", ".join(f"{h}×{w}: {seeds_at(args.size_seeds, h, w)}" for h, w in sizes)}; fog, frost and spatter
+{", ".join(f"{seeds_at(args.texture_seeds, h, w)}" for h, w in sizes)}),
+deterministic ones {len(photo_names)} images × 1 call, glass_blur {args.size_glass_images} images × 1 seed (its reference
+takes ~20 s per 640×480 image). Same columns and verdicts as above.
+
+**Corruption × size**: the worst of levels 1–5 — the smallest agreement between the outputs for the deterministic
+corruptions, the largest |diff| of the mean PSNR to the clean image (dB) for the random ones ("(3 SE)": some level
+within 3 SE only, where the reference's own draws spread by more than 1 dB).
+
+{chr(10).join(matrix)}
+
+{size_summary}
+
+**Per level** (diff dB for each level 1–5, or agree dB for the deterministic corruptions):
+
+{chr(10).join(per_level)}
+"""
+
     if not args.out:
         return
     versions = ", ".join(
@@ -228,7 +353,7 @@ corruptions also need agree ≥ 35 dB. Both outputs are truncated to uint8 as th
 ## Summary
 
 {chr(10).join(summary)}
-"""
+{size_doc}"""
     Path(args.out).write_text(doc)
     print(f"wrote {args.out}")
 

@@ -23,6 +23,12 @@ def photo_array(name: str, size: int) -> np.ndarray:
     return cv2.resize(getattr(skimage.data, name)(), (size, size), interpolation=cv2.INTER_AREA)
 
 
+@lru_cache(maxsize=None)
+def photo_hw(name: str, h: int, w: int) -> np.ndarray:
+    """A skimage sample photo resized to ``h``×``w`` (height × width) RGB uint8."""
+    return cv2.resize(getattr(skimage.data, name)(), (w, h), interpolation=cv2.INTER_AREA)
+
+
 def photos(n: int, size: int, device: str = "cpu") -> torch.Tensor:
     """``[n, 3, size, size]`` float photos in [0, 1]."""
     arr = np.stack([photo_array(_PHOTOS[i % len(_PHOTOS)], size) for i in range(n)])

@@ -89,6 +89,18 @@ def test_batch_independent_at_odd_sizes_and_with_threads(name: str, device: str,
         assert torch.equal(batch.images[i : i + 1], alone.images), f"{name}: image {i} depends on the rest of its batch"
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_finite_at_tiny_sizes(name: str, device: str) -> None:
+    """Any size from 1×1 gives a finite image in range (frost tinted a 1-pixel texture by its own std: NaN)."""
+    for h, w in [(1, 1), (1, 7), (2, 3), (5, 1)]:
+        images = torch.rand((2, 3, h, w), generator=torch.Generator().manual_seed(h * 10 + w)).to(device)
+        for level in (1, 5):
+            out = _run(images, name, C.get(name).level(level), KEYS[:2]).images
+            assert out.shape == images.shape, f"{name} at {h}×{w}"
+            assert torch.isfinite(out).all(), f"{name} level {level} at {h}×{w}: non-finite values"
+            assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0, f"{name} level {level} at {h}×{w}"
+
+
 # Where the ImageNet-C level table itself is not ordered by strength, neighbouring levels are not monotone.
 NOT_MONOTONE = {
     "glass_blur": "ImageNet-C's level 3 (3 shuffle passes) degrades more than level 4 (reference PSNR 21.7 vs 22.2 dB)",

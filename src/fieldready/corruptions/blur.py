@@ -14,7 +14,7 @@ from fieldready.corruptions.builtin import BUILTIN
 from fieldready.corruptions.registry import register
 from fieldready.rng import ImageRNG
 
-__all__ = ["gaussian_blur", "defocus_blur", "motion_blur", "glass_blur", "zoom_blur", "disk_kernel", "motion_kernels"]
+__all__ = ["gaussian_blur", "defocus_blur", "motion_blur", "glass_blur", "zoom_blur", "disk_kernel", "motion_kernels", "scipy_zoom"]
 
 # Level tables of imagecorruptions 1.1.2, keyed by the primary parameter (the severity: the declared levels).
 _DEFOCUS_RADIUS = BUILTIN["defocus_blur"].levels
@@ -210,7 +210,10 @@ def zoom_factors(max_zoom: float) -> list[float]:
     """The zoom factors ImageNet-C averages: 1, 1+step, … up to ``max_zoom`` (step from the level table)."""
     step = interp(max_zoom, _ZOOM_MAX, _ZOOM_STEP)
     count = int(math.floor((max_zoom - 1.0) / step + 1e-6)) + 1
-    return [1.0 + step * k for k in range(count)]
+    # as np.arange fills: 1 + k·d with d = (1 + step) − 1 (0.030000000000000027 for 0.03), so 1.15 is 1.1500000000000001;
+    # the last bits move the crop edges and pixel positions of the larger zooms
+    delta = (1.0 + step) - 1.0
+    return [1.0 + k * delta for k in range(count)]
 
 
 @register("zoom_blur")
@@ -228,7 +231,20 @@ def zoom_blur(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_s
         # One plane per channel ([N·C, 1, h, w], copied contiguous): torch's bilinear kernel is ~2× faster
         # on single-channel planes than on a strided 3-channel crop.
         crop = images[..., top : top + ch, left : left + cw].reshape(n * c, 1, ch, cw)
-        # scipy.ndimage.zoom(order=1) maps the end pixels onto each other, i.e. align_corners=True.
-        up = F.interpolate(crop, size=(round(ch * z), round(cw * z)), mode="bilinear", align_corners=True)
+        up = scipy_zoom(crop, (round(ch * z), round(cw * z)))
         out += up.view(n, c, *up.shape[-2:])[..., :h, :w]
     return (out / (len(zooms) + 1)).clamp_(0.0, 1.0)
+
+
+def scipy_zoom(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``scipy.ndimage.zoom(order=1)`` of the last two dims of ``x[N, C, h, w]`` to ``size``, as ImageNet-C zooms.
+
+    Bilinear with the end pixels mapped onto each other (align_corners). scipy places output pixel j at
+    j·((in − 1)/(out − 1)) in double precision; where the last one lands a hair beyond in − 1, its default
+    constant mode reads the fill value 0 there, so that row or column is 0 (e.g. 128 → 320 px).
+    """
+    up = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+    for dim, n_in, n_out in ((-2, x.shape[-2], size[0]), (-1, x.shape[-1], size[1])):
+        if n_out > 1 and (n_out - 1) * ((n_in - 1) / (n_out - 1)) > n_in - 1:
+            up.narrow(dim, n_out - 1, 1).zero_()
+    return up

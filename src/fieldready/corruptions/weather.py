@@ -16,7 +16,7 @@ from fieldready.corruptions._color import gray
 from fieldready.corruptions._filters import correlate2d, fft_filter, gaussian_blur, pad, per_image
 from fieldready.corruptions._levels import level_params
 from fieldready.corruptions._texture import next_power_of_2, plasma_fractal
-from fieldready.corruptions.blur import motion_kernels
+from fieldready.corruptions.blur import motion_kernels, scipy_zoom
 from fieldready.corruptions.registry import register
 from fieldready.rng import ImageRNG
 
@@ -103,26 +103,44 @@ _SNOW = (
 
 
 def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
-    """ImageNet-C's ``clipped_zoom``: enlarge the centre crop by ``zoom`` (bilinear, end pixels aligned), keep H×W."""
+    """ImageNet-C's ``clipped_zoom``: the centre crop enlarged by ``zoom`` with scipy's zoom (``scipy_zoom``).
+
+    The result is round(crop · zoom) pixels, up to about ``zoom`` more than H×W; the caller crops it to
+    H×W, as ImageNet-C's snow does only after streaking the flakes.
+    """
     h, w = x.shape[-2:]
     ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
     top, left = (h - ch) // 2, (w - cw) // 2
-    crop = x[..., top : top + ch, left : left + cw]
-    up = F.interpolate(crop, size=(max(h, round(ch * zoom)), max(w, round(cw * zoom))), mode="bilinear", align_corners=True)
-    return up[..., :h, :w]
+    return scipy_zoom(x[..., top : top + ch, left : left + cw], (round(ch * zoom), round(cw * zoom)))
 
 
 @register("snow")
 def snow(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """Falling snow: thresholded enlarged noise as flakes, streaked by motion blur, over a whitened scene."""
-    loc, scale, zoom, threshold, radius, sigma, blend = level_params(severity, _SNOW)
+    loc, scale = level_params(severity, _SNOW)[:2]
     h, w = images.shape[-2:]
-    flakes = rng.normal(1, h, w, mean=loc, std=scale)
-    flakes = clipped_zoom(flakes, max(zoom * spatial_scale, 1.0))
-    flakes = torch.where(flakes < threshold, torch.zeros_like(flakes), flakes).clamp_(0.0, 1.0)
+    noise = rng.normal(1, h, w, mean=loc, std=scale)
     angle = rng.uniform(1, low=-135.0, high=-45.0)
-    kernels = motion_kernels(angle, max(1, round(radius * spatial_scale)), sigma * spatial_scale, height=h, width=w)
-    flakes = fft_filter(flakes, kernels, mode="replicate")
+    return snow_from(images, noise, angle, severity, spatial_scale=spatial_scale)
+
+
+def snow_from(
+    images: torch.Tensor, noise: torch.Tensor, angle: torch.Tensor, severity: float, *, spatial_scale: float = 1.0
+) -> torch.Tensor:
+    """``snow`` given its draws: the flake noise ``[N, 1, H, W]`` (mean and σ of the level) and streak angles ``[N]``.
+
+    A pure function of them, so it can be checked against ImageNet-C fed the same numbers.
+    """
+    _, _, zoom, threshold, radius, sigma, blend = level_params(severity, _SNOW)
+    h, w = images.shape[-2:]
+    flakes = clipped_zoom(noise, max(zoom * spatial_scale, 1.0))
+    flakes = torch.where(flakes < threshold, torch.zeros_like(flakes), flakes).clamp_(0.0, 1.0)
+    # Streaked at the enlarged size (a few pixels more than H×W), then cropped: the flakes beyond the image's
+    # bottom and right edges streak into it, and the edge rows repeated are the enlarged layer's, as in ImageNet-C.
+    kernels = motion_kernels(
+        angle, max(1, round(radius * spatial_scale)), sigma * spatial_scale, height=flakes.shape[-2], width=flakes.shape[-1]
+    )
+    flakes = fft_filter(flakes, kernels, mode="replicate")[..., :h, :w]
     flakes = torch.round(flakes.clamp(0.0, 1.0) * 255.0) / 255.0
     scene = blend * images + (1 - blend) * torch.maximum(images, gray(images) * 1.5 + 0.5)
     return (scene + flakes + flakes.flip(-2, -1)).clamp_(0.0, 1.0)
