@@ -6,9 +6,9 @@ and foggy images (AP of the population computed by fieldready's COCO evaluation,
 pycocotools) — are sampled again and again (100–500 images, without replacement). Each sample goes
 through the pipeline's own code: ``evaluate_detection`` / ``evaluate_classification`` for the point
 value, ``DetectionEval.replicates`` / ``classification_replicates`` with B = 1000 resamples of a
-fresh ``resample_indices`` matrix, ``verdicts.criterion_value`` for aggregates and drops,
-``verdicts.criterion_interval`` (or ``bootstrap.paired_difference``) for the interval and
-``verdicts.judge`` for the decision. Printed per figure: how often the 95 % interval covers the
+fresh ``resample_indices`` matrix, ``judge.criteria.criterion_value`` for aggregates and drops,
+``judge.criteria.criterion_interval`` (or ``bootstrap.paired_difference``) for the interval and
+``judge.criteria.judge`` for the decision. Printed per figure: how often the 95 % interval covers the
 true value, how often the criterion PASSES when the true value sits exactly on the threshold (a
 one-sided 95 % decision must stay ≤ 2.5 %), for the criterion's own direction and the reverse one,
 the wrong-PASS / wrong-FAIL rates with the threshold 1 and 2 standard errors (the estimate's
@@ -302,7 +302,7 @@ class Row:
 
 
 def _decisions(fig: Figure) -> Row:
-    """Coverage and PASS rates of one figure's samples, judged by ``verdicts.judge``."""
+    """Coverage and PASS rates of one figure's samples, judged by ``judge.criteria.judge``."""
     value, lo, hi = np.array(fig.value), np.array(fig.lo), np.array(fig.hi)
     p_lo, p_hi = np.array(fig.previous).T
     truth, sd = fig.truth, float(np.std(value))

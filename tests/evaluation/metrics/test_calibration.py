@@ -2,7 +2,7 @@
 
 Every possible sample of a discrete figure is enumerated with its probability (binomial for a rate,
 multinomial for a paired difference of two models' top-1), resampled with the pipeline's index
-matrix and judged by ``verdicts.judge`` on ``verdicts.criterion_interval`` /
+matrix and judged by ``judge.criteria.judge`` on ``judge.criteria.criterion_interval`` /
 ``bootstrap.paired_difference`` — the exact expectation of what a simulation of many samples
 estimates (``benchmarks/calibration.py``), without its noise. A one-sided 95 % decision may PASS
 at most 2.5 % of the time; the old rule (Efron's BC percentile interval, PASS when ``lo >= t``) is

@@ -27,7 +27,7 @@ least 94 % of the time. What the simulation showed, and what the interval theref
    n = 200, 1.035 at n = 5000): c = 2 was the smallest c that brought every simulated figure to
    ≤ 2.5 % (worst 2.6 %), 2.5 leaves a margin (worst 2.2 %) for populations unlike the simulated.
 3. **Discrete statistics.** A proportion or a paired difference of proportions sits exactly on a
-   threshold like 0.900 often (9 % of samples for 180/200); ``verdicts.judge`` therefore needs the
+   threshold like 0.900 often (9 % of samples for 180/200); ``judge.criteria.judge`` therefore needs the
    interval strictly beyond the threshold (``lo > t`` to PASS), and a rate over images is never
    narrower than its Clopper–Pearson interval (``trials``): 0 correct of 40 is [0, 0.088], not a
    point, and a near-perfect rate cannot PASS by bootstrap luck (the bootstrap of 40/40 is 1.0
