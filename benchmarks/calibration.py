@@ -33,7 +33,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
-from fieldready.evaluation.metrics.bootstrap import BIAS_FACTOR, WIDEN, paired_difference, resample_indices
+from fieldready.evaluation.metrics.bootstrap import BIAS_FACTOR, WIDEN, interval, paired_difference, resample_indices
 from fieldready.evaluation.metrics.classification import classification_replicates, evaluate_classification
 from fieldready.evaluation.metrics.detection import evaluate_detection
 from fieldready.plan import CLEAN
@@ -171,13 +171,17 @@ class Figure:
     name: str
     n: int
     kind: str  # the criterion kind; at_least / at_most decide directly on the value
-    compute: Callable  # (plan, point lookup, replicate lookup) -> (value, interval, previous rule's interval)
+    compute: Callable  # (plan, point lookup, replicate lookup) -> (value, {step: interval})
     plan: SimpleNamespace | None = None  # the sample's plan stub (n images)
     truth: float = float("nan")
     value: list[float] = field(default_factory=list)
-    lo: list[float] = field(default_factory=list)
-    hi: list[float] = field(default_factory=list)
-    previous: list[tuple[float, float]] = field(default_factory=list)
+    intervals: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+
+#: The rule built up step by step, on the same samples: the previous rule (BC percentile, PASS when
+#: the bound reaches the threshold), the same interval judged strictly, + the bias correction,
+#: + the widening, + Clopper-Pearson for rates (= ``criterion_interval``, the pipeline's rule).
+STEPS = ("previous", "strict", "bias", "widened", "final")
 
 
 def _previous_interval(replicates: np.ndarray, estimate: float | None) -> tuple[float, float] | None:
@@ -194,14 +198,27 @@ def _previous_interval(replicates: np.ndarray, estimate: float | None) -> tuple[
     return float(lo), float(hi)
 
 
+def _steps(replicates: np.ndarray, value: float, n: int, *, estimate_for_previous: bool) -> dict:
+    """The intervals of the steps before ``final`` (which the caller adds: the pipeline's own call)."""
+    previous = _previous_interval(replicates, value if estimate_for_previous else None)
+    return {
+        "previous": previous,
+        "strict": previous,
+        "bias": interval(replicates, confidence=CONFIDENCE, estimate=value),
+        "widened": interval(replicates, confidence=CONFIDENCE, estimate=value, n=n),
+    }
+
+
 def _via_criterion(metric: str, on: str, kind: str, model: str = "cand") -> Callable:
     def compute(plan, point_get, rep_get):
         crit = _criterion(metric, on, kind, 0.0)
         value = float(criterion_value(plan, crit, model, point_get))
         if rep_get is None:
-            return value, None, None
+            return value, {}
         reps = np.asarray(criterion_value(plan, crit, model, rep_get), dtype=np.float64)
-        return value, criterion_interval(plan, crit, reps, value), _previous_interval(reps, value)
+        out = _steps(reps, value, len(plan.dataset.records), estimate_for_previous=True)
+        out["final"] = criterion_interval(plan, crit, reps, value)
+        return value, out
 
     return compute
 
@@ -210,12 +227,14 @@ def _paired_clean_difference(metric: str) -> Callable:
     def compute(plan, point_get, rep_get):
         value = point_get("cand", CLEAN, metric, None) - point_get("base", CLEAN, metric, None)
         if rep_get is None:
-            return value, None, None
+            return value, {}
         n = len(plan.dataset.records)
         diff, ci = paired_difference(
             rep_get("cand", CLEAN, metric, None), rep_get("base", CLEAN, metric, None), estimate=value, n=n
         )
-        return value, ci, _previous_interval(diff, None)
+        out = _steps(diff, value, n, estimate_for_previous=False)  # the comparison used plain percentiles
+        out["final"] = ci
+        return value, out
 
     return compute
 
@@ -277,11 +296,11 @@ def _run(figures: list[Figure], lookups: Callable, population_size: int, n: int,
         indices = resample_indices(n, resamples=RESAMPLES, seed=int(rng.integers(2**31)))
         point_get, rep_get = lookups(idx, indices)
         for fig in figures:
-            value, ci, previous = fig.compute(fig.plan, point_get, rep_get)
+            value, cis = fig.compute(fig.plan, point_get, rep_get)
             fig.value.append(value)
-            fig.lo.append(ci[0] if ci else np.nan)
-            fig.hi.append(ci[1] if ci else np.nan)
-            fig.previous.append(previous if previous else (np.nan, np.nan))
+            for step in STEPS:
+                ci = cis.get(step)
+                fig.intervals.setdefault(step, []).append(tuple(ci) if ci else (np.nan, np.nan))
 
 
 @dataclass
@@ -297,23 +316,29 @@ class Row:
     wrong_pass: tuple[float, float]
     wrong_fail: tuple[float, float]
     power: float
-    previous_pass_at: float  # the rule before calibration: BC percentile, PASS when the bound reaches t
-    previous_coverage: float
+    steps: dict[str, tuple[float, float, float]]  # step -> (PASS at t, same reverse, coverage)
 
 
 def _decisions(fig: Figure) -> Row:
     """Coverage and PASS rates of one figure's samples, judged by ``judge.criteria.judge``."""
-    value, lo, hi = np.array(fig.value), np.array(fig.lo), np.array(fig.hi)
-    p_lo, p_hi = np.array(fig.previous).T
+    value = np.array(fig.value)
     truth, sd = fig.truth, float(np.std(value))
     higher = fig.kind == "at_least"
     reverse = "at_most" if higher else "at_least"
     tol = 1e-9 * max(1.0, abs(truth))
-    coverage = float(np.mean((lo <= truth + tol) & (hi >= truth - tol)))
 
-    def rate(kind: str, threshold: float, outcome: bool) -> float:
+    def rate(kind: str, threshold: float, outcome: bool, step: str = "final") -> float:
         crit = _criterion("top1", CLEAN, kind, threshold)
+        lo, hi = np.array(fig.intervals[step]).T
+        if step == "previous":  # the old judge: PASS when the bound reaches the threshold
+            reached = lo >= threshold - tol if kind == "at_least" else hi <= threshold + tol
+            failed = hi < threshold - tol if kind == "at_least" else lo > threshold + tol
+            return float(np.mean(reached if outcome else failed & ~reached))
         return float(np.mean([judge(v, crit, (a, b)) is outcome for v, a, b in zip(value, lo, hi)]))
+
+    def coverage(step: str) -> float:
+        lo, hi = np.array(fig.intervals[step]).T
+        return float(np.mean((lo <= truth + tol) & (hi >= truth - tol)))
 
     bad = -1.0 if higher else 1.0  # the side of the true value where a threshold should FAIL the figure
     return Row(
@@ -322,14 +347,16 @@ def _decisions(fig: Figure) -> Row:
         sims=len(value),
         truth=truth,
         sd=sd,
-        coverage=coverage,
+        coverage=coverage("final"),
         pass_at=rate(fig.kind, truth, True),
         pass_at_reverse=rate(reverse, truth, True),
         wrong_pass=tuple(rate(fig.kind, truth - bad * k * sd, True) for k in (1, 2)),  # type: ignore[arg-type]
         wrong_fail=tuple(rate(fig.kind, truth + bad * k * sd, False) for k in (1, 2)),  # type: ignore[arg-type]
         power=rate(fig.kind, truth + bad * 2 * sd, True),
-        previous_pass_at=float(np.mean(p_lo >= truth - tol if higher else p_hi <= truth + tol)),
-        previous_coverage=float(np.mean((p_lo <= truth + tol) & (p_hi >= truth - tol))),
+        steps={
+            step: (rate(fig.kind, truth, True, step), rate(reverse, truth, True, step), coverage(step))
+            for step in STEPS
+        },
     )
 
 
@@ -395,20 +422,45 @@ def print_table(rows: list[Row]) -> None:
     print(f"95 % decisions, B = {RESAMPLES}; {sims}+ simulated samples per figure. Simulation standard error: "
           f"±{100 * se:.1f} % at a 2.5 % rate, ±{100 * np.sqrt(0.05 * 0.95 / sims):.1f} % on coverage; "
           f"a rate passes when ≤ 2.5 % + {100 * se:.1f} %.\n")
-    print("| figure | n | true value | coverage | PASS when true = threshold | same, reverse direction "
-          "| wrong PASS at 1 / 2 SE | wrong FAIL at 1 / 2 SE | PASS at 2 SE better | previous rule: PASS at threshold (coverage) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| figure | n | true value (SE) | coverage | PASS when true = threshold | same, reverse direction "
+          "| wrong PASS at 1 / 2 SE | wrong FAIL at 1 / 2 SE | PASS at 2 SE better |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r.name} | {r.n} | {r.truth:.4f} (SE {r.sd:.4f}) | {r.coverage:.3f} | {_pct(r.pass_at)} "
+        print(f"| {r.name} | {r.n} | {r.truth:.4f} ({r.sd:.4f}) | {r.coverage:.3f} | {_pct(r.pass_at)} "
               f"| {_pct(r.pass_at_reverse)} | {_pct(r.wrong_pass[0])} / {_pct(r.wrong_pass[1])} "
-              f"| {_pct(r.wrong_fail[0])} / {_pct(r.wrong_fail[1])} | {_pct(r.power)} "
-              f"| {_pct(r.previous_pass_at)} ({r.previous_coverage:.3f}) |")
+              f"| {_pct(r.wrong_fail[0])} / {_pct(r.wrong_fail[1])} | {_pct(r.power)} |")
     limit = 0.025 + se
     worst = max(max(r.pass_at, r.pass_at_reverse) for r in rows)
     low = min(r.coverage for r in rows)
     verdict = "meets" if worst <= limit and low >= 0.94 else "MISSES"
     print(f"\nworst PASS at the threshold {_pct(worst)} (limit {_pct(limit)}), lowest coverage {low:.3f} "
           f"(limit 0.940): the rule {verdict} the targets.")
+    print("\nThe rule step by step on the same samples — PASS when true = threshold, the criterion's direction / "
+          "the reverse one (coverage):\n")
+    names = {
+        "previous": "previous rule (BC percentile, PASS when the bound reaches t)",
+        "strict": "same interval, strictly beyond t",
+        "bias": "+ bias correction",
+        "widened": f"+ widening 1 + {WIDEN:g}/√n",
+        "final": "+ Clopper–Pearson for rates (the rule)",
+    }
+    print("| figure | n | " + " | ".join(names[s] for s in STEPS) + " |")
+    print("| --- | ---: |" + " ---: |" * len(STEPS))
+    for r in rows:
+        cells = [f"{_pct(a)} / {_pct(b)} ({c:.3f})" for a, b, c in (r.steps[s] for s in STEPS)]
+        print(f"| {r.name} | {r.n} | " + " | ".join(cells) + " |")
+
+
+def _save(path: str, figures: list[Figure]) -> None:
+    """Every sample's value and intervals, per figure, for further analysis (``numpy.load``)."""
+    arrays = {}
+    for i, fig in enumerate(figures):
+        arrays[f"{i}_value"] = np.array(fig.value)
+        arrays[f"{i}_truth"] = np.array(fig.truth)
+        for step in STEPS:
+            arrays[f"{i}_{step}"] = np.array(fig.intervals[step])
+    arrays["names"] = np.array([f"{f.name} @ {f.n}" for f in figures])
+    np.savez_compressed(path, **arrays)
 
 
 def main() -> None:
@@ -417,17 +469,20 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=None, help="samples per figure (default 1000, quick 150)")
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", metavar="NPZ", help="write every sample's value and intervals to this .npz file")
     args = parser.parse_args()
     sims = args.sims or (150 if args.quick else 1000)
     population_size = 20_000 if args.quick else 100_000
     t_start, cpu_start = time.perf_counter(), time.process_time()
     rows: list[Row] = []
+    figures: list[Figure] = []
 
     correct = classification_population(population_size, args.seed)
     for n, figs in classification_figures(correct, (100, 200, 500)).items():
         t0 = time.perf_counter()
         _run(figs, lambda idx, ind: _classification_lookups(correct, idx, ind), population_size, n, sims, args.seed + 1)
         rows += [_decisions(f) for f in figs]
+        figures += figs
         print(f"classification, n = {n}: {time.perf_counter() - t0:.0f} s", flush=True)
 
     if not args.skip_detection:
@@ -440,9 +495,12 @@ def main() -> None:
             points = [CLEAN, "fog"] if n == 200 else [CLEAN]
             _run(figs, lambda idx, ind: _detection_lookups(targets, detections, idx, ind, points), population_size, n, sims, args.seed + 3)
             rows += [_decisions(f) for f in figs]
+            figures += figs
             print(f"detection, n = {n}: {time.perf_counter() - t0:.0f} s", flush=True)
 
     print_table(rows)
+    if args.save:
+        _save(args.save, figures)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s wall, {time.process_time() - cpu_start:.0f} s CPU (one process)")
 
 

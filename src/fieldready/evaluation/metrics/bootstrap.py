@@ -60,7 +60,7 @@ __all__ = [
 #: (a maximum over noisy precisions), of which the bootstrap sees a share √2 − 1.
 BIAS_FACTOR = 1.0 / (sqrt(2.0) - 1.0)
 #: Half-widths grow by 1 + WIDEN / √n: the bootstrap's one-sided error is of order n^-1/2.
-WIDEN = 2.5
+WIDEN = 3.0
 
 
 def resample_indices(n: int, *, resamples: int = 1000, seed: int = 0) -> np.ndarray:
@@ -87,7 +87,7 @@ def check_indices(indices: np.ndarray, n: int) -> np.ndarray:
 
 
 def widening(n: int | None) -> float:
-    """The factor 1 + 2.5/√n applied to an interval's half-widths for a figure measured on n images."""
+    """The factor 1 + 3/√n applied to an interval's half-widths for a figure measured on n images."""
     return 1.0 + WIDEN / sqrt(n) if n else 1.0
 
 
