@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fieldready.corruptions._filters import _correlate1d, fft_filter, gaussian_blur as _gaussian, pad, per_image
+from fieldready.corruptions._filters import _correlate1d, fft_filter, gaussian_blur as _gaussian, pad
 from fieldready.corruptions._levels import interp
 from fieldready.corruptions.builtin import BUILTIN
 from fieldready.corruptions.registry import register
@@ -113,17 +114,33 @@ def motion_kernels(
     i = torch.arange(taps, dtype=torch.float32, device=angle_deg.device)
     w = torch.exp(-(i**2) / (2 * sigma**2))
     w = w / w.sum()
-    a = torch.deg2rad(angle_deg.reshape(-1, 1).float())
-    dy = -torch.ceil(i * per_image(torch.sin, a) - 0.5)
-    dx = -torch.ceil(i * per_image(torch.cos, a) - 0.5)
+    dy, dx = _motion_offsets(angle_deg, taps)
+    dy, dx = dy.to(angle_deg.device), dx.to(angle_deg.device)
     keep = (dy.abs() < height) & (dx.abs() < width)
     keep = torch.cumprod(keep.int(), dim=1).bool()
     size = 4 * radius + 1
     c = 2 * radius
     flat = ((dy + c) * size + (dx + c)).long()
-    k = torch.zeros((a.shape[0], size * size), dtype=torch.float32, device=angle_deg.device)
-    k.scatter_add_(1, flat, torch.where(keep, w.expand_as(dy), torch.zeros_like(dy)))
+    k = torch.zeros((dy.shape[0], size * size), dtype=torch.float32, device=angle_deg.device)
+    k.scatter_add_(1, flat, torch.where(keep, w.expand(dy.shape), torch.zeros_like(w).expand(dy.shape)))
     return k.view(-1, size, size)
+
+
+def _motion_offsets(angle_deg: torch.Tensor, taps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dy, dx) ``[N, taps]`` of each tap, computed as imagecorruptions' ``_motion_blur`` does, in float64 on the CPU.
+
+    A tap whose offset i·sin a − ½ is an integer in exact arithmetic (a = ±30°: i·sin a = ∓i/2) falls on
+    a pixel boundary; the reference's double-precision sin and hypot put it on one side, so the same
+    operations decide it here (float32 would pick the other pixel).
+    """
+    dys, dxs = [], []
+    for a in angle_deg.reshape(-1).double().cpu().tolist():
+        rad = float(np.deg2rad(a))
+        py, px = taps * float(np.sin(rad)), taps * float(np.cos(rad))
+        hyp = math.hypot(py, px)
+        dys.append([-math.ceil((k * py) / hyp - 0.5) for k in range(taps)])
+        dxs.append([-math.ceil((k * px) / hyp - 0.5) for k in range(taps)])
+    return torch.tensor(dys, dtype=torch.long).reshape(-1, taps), torch.tensor(dxs, dtype=torch.long).reshape(-1, taps)
 
 
 def motion_params(sigma: float, spatial_scale: float) -> tuple[int, float]:

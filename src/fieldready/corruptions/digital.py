@@ -64,29 +64,32 @@ def jpeg_compression(images: torch.Tensor, severity: float, rng: ImageRNG, *, sp
     return jpeg_torch(images, quality)
 
 
-def box_matrix(size_in: int, size_out: int, *, device: torch.device) -> torch.Tensor:
-    """PIL's BOX downscaling weights ``[size_out, size_in]``: the mean of the input pixels under each output pixel."""
-    scale = size_in / size_out
-    centre = (torch.arange(size_out, dtype=torch.float64) + 0.5) * scale
-    j = torch.arange(size_in, dtype=torch.float64)
-    x = (j[None, :] - centre[:, None] + 0.5) / scale
-    lo = torch.clamp((centre - scale * 0.5 + 0.5).floor(), min=0)
-    hi = torch.clamp((centre + scale * 0.5 + 0.5).floor(), max=size_in)
-    w = ((x > -0.5) & (x <= 0.5) & (j[None, :] >= lo[:, None]) & (j[None, :] < hi[:, None])).double()
-    w = w / w.sum(1, keepdim=True).clamp_min(1.0)
-    return w.float().to(device)
+# Pillow's 8-bit resampling: weights in fixed point with 22 fraction bits, sums rounded half up (Resample.c).
+_PRECISION_BITS = 22
 
 
 @functools.lru_cache(maxsize=128)
 def box_runs(size_in: int, size_out: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """PIL BOX runs: (first input index, run length) of each output pixel, and the shortest and longest run.
 
-    Each output pixel is the mean of the contiguous input pixels whose centres fall under it.
+    Each output pixel is the mean of the contiguous input pixels whose centres fall under it. The bounds
+    follow Pillow's ``precompute_coeffs`` operation by operation in double precision, because a pixel
+    centre that lands exactly on a box edge is decided by how that arithmetic rounds.
     """
-    weights = box_matrix(size_in, size_out, device=torch.device("cpu")) > 0
-    j = torch.arange(size_in)
-    start = torch.where(weights, j, size_in).amin(1)
-    count = torch.where(weights, j + 1, 0).amax(1) - start
+    if not 1 <= size_out <= size_in:
+        raise ValueError(f"box_runs: BOX downscaling needs 1 <= size_out <= size_in, got {size_in} -> {size_out}")
+    scale = float(size_in) / size_out  # (double)(in1 - in0) / outSize, in1 the input size as a float32
+    support = 0.5 * scale  # the box's half-width; scale >= 1, so filterscale == scale
+    inv_scale = 1.0 / scale
+    starts, counts = [], []
+    for xx in range(size_out):
+        center = (xx + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), size_in)
+        inside = [x for x in range(lo, hi) if -0.5 < (x - center + 0.5) * inv_scale <= 0.5]
+        starts.append(inside[0])
+        counts.append(len(inside))
+    start, count = torch.tensor(starts), torch.tensor(counts)
     return start, count, int(count.min()), int(count.max())
 
 
@@ -108,20 +111,56 @@ def box_downscale_rows(x: torch.Tensor, size_out: int) -> torch.Tensor:
     return out
 
 
-def box_downscale(x: torch.Tensor, size_h: int, size_w: int) -> torch.Tensor:
-    """PIL BOX downscaling of the last two dims to ``size_h × size_w`` (the mean of each box of pixels)."""
-    _, count_h, _, _ = box_runs(x.shape[-2], size_h)
-    _, count_w, _, _ = box_runs(x.shape[-1], size_w)
-    y = box_downscale_rows(x, size_h)
-    y = box_downscale_rows(y.transpose(-1, -2).contiguous(), size_w).transpose(-1, -2)
-    area = (count_h[:, None] * count_w[None, :]).to(x.device, torch.float32)
-    return y / area
+@functools.lru_cache(maxsize=128)
+def _box_rounding(size_in: int, size_out: int, gain: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, offset) per output pixel of a BOX pass: ``floor(sum·scale + offset)`` is Pillow's 8-bit value.
+
+    Pillow weighs each of a run's n pixels by ``K = int(0.5 + 2**22 / n)`` and rounds ``sum·K / 2**22``
+    half up. For an integer sum I that is the mean rounded to nearest, and a mean exactly on a half (n
+    even) goes up when ``K·n ≥ 2**22`` (n = 6) and down otherwise (n = 10): ``floor((I + b) / n)`` with
+    b = n/2 ± ⅛. The ⅛ also absorbs float error in the sum: it is I/gain (values in 0..1 for gain 255)
+    up to a few 1e-5, and ``(I + b) / n`` lies at least ⅛/n from an integer.
+    """
+    _, count, _, _ = box_runs(size_in, size_out)
+    scale, offset = [], []
+    for n in count.tolist():
+        tie_up = int(0.5 + (1.0 / n) * (1 << _PRECISION_BITS)) * n >= 1 << _PRECISION_BITS
+        scale.append(gain / n)
+        offset.append((n / 2 + (0.125 if tie_up else -0.125)) / n)
+    return torch.tensor(scale)[:, None], torch.tensor(offset)[:, None]
+
+
+def box_pass_8bit(x: torch.Tensor, size_out: int, *, gain: float = 1.0) -> torch.Tensor:
+    """One PIL BOX pass over the rows (dim -2) of 8-bit values ``x·gain`` (float32): Pillow's 8-bit result, in 0..255.
+
+    Exact in float32 for 8-bit input (integers, or k/255 with gain 255): see ``_box_rounding``.
+    Other input (a composition's float output) rounds each run's mean to 8 bits.
+    """
+    scale, offset = (t.to(x.device) for t in _box_rounding(x.shape[-2], size_out, gain))
+    sums = box_downscale_rows(x, size_out)
+    return torch.addcmul(offset, sums, scale, out=sums).floor_()  # means of 0..255 values: no clipping needed
+
+
+@functools.lru_cache(maxsize=128)
+def _nearest_index_cpu(size_in: int, size_out: int) -> torch.Tensor:
+    """``nearest_index`` on the CPU, cached per size pair."""
+    step = float(size_in) / size_out  # a[0] = (double)(box[2] - box[0]) / xsize, the box a float32
+    pos = step * 0.5
+    idx = []
+    for _ in range(size_out):
+        idx.append(int(pos))  # COORD(): truncation, pos >= 0
+        pos += step  # accumulated, not (i + 0.5) * step: the sum's rounding picks the pixel on a boundary
+    return torch.tensor(idx).clamp_(max=size_in - 1)
 
 
 def nearest_index(size_in: int, size_out: int, *, device: torch.device) -> torch.Tensor:
-    """PIL/torch "nearest-exact" source index of each output pixel (pixel-centre aligned)."""
-    idx = ((torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out)).floor().long()
-    return idx.clamp_(max=size_in - 1).to(device)
+    """PIL NEAREST's source index of each output pixel, bit for bit (``ImagingScaleAffine``).
+
+    Pillow starts at half a step and *adds* the step once per output pixel in double precision,
+    then truncates. Where (i + ½)·step is an integer in exact arithmetic (e.g. 40 → 100 px: step 0.4,
+    pixel 2 at 1.0) the accumulated sum lands a hair below or above it, and that decides the pixel.
+    """
+    return _nearest_index_cpu(size_in, size_out).to(device)
 
 
 @register("pixelate")
@@ -133,67 +172,56 @@ def pixelate(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sc
     sh, sw = max(1, int(h * factor)), max(1, int(w * factor))
     if (sh, sw) == (h, w):
         return images.clone()
-    count_h, count_w = box_runs(h, sh)[1], box_runs(w, sw)[1]
-    # Rows first, then the columns as rows of the transposed (smaller) result: only row gathers.
-    small_t = box_downscale_rows(box_downscale_rows(images, sh).transpose(-1, -2).contiguous(), sw)  # [N, C, sw, sh]
-    scale = (255.0 / (count_w[:, None] * count_h[None, :]).to(images.device, torch.float32))
-    small_t = torch.round(small_t.mul_(scale)).div_(255.0)  # PIL holds the small image in 8 bits
-    small_t.clamp_(0.0, 1.0)
+    # Pillow's two passes on the 8-bit image, horizontal first, each rounding to 8 bits. A pass sums
+    # whole rows (row gathers), so the horizontal one runs on the transposed image. A pass whose size
+    # does not change is skipped, as in Pillow.
+    small = images
+    if sw != w:
+        small = box_pass_8bit(images.transpose(-1, -2).contiguous(), sw, gain=255.0).transpose(-1, -2).contiguous()
+    if sh != h:
+        small = box_pass_8bit(small, sh, gain=255.0 if sw == w else 1.0)
+    small.div_(255.0)  # a pass ran, so this is a new tensor
     if images.device.type == "cpu":
-        return nearest_upscale_cv2(small_t.transpose(-1, -2).contiguous(), h, w)
-    return nearest_upscale_torch_t(small_t, h, w)
+        return nearest_upscale_cv2(small, h, w)
+    return nearest_upscale_torch(small, h, w)
 
 
-def nearest_upscale_torch_t(small_t: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """PIL NEAREST enlargement of the *transposed* small images ``[N, C, sw, sh]`` to ``[N, C, h, w]``.
+def nearest_upscale_torch(small: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL NEAREST enlargement of ``[N, C, sh, sw]`` to ``[N, C, h, w]`` by row gathers (any device).
 
-    Row gathers only: the columns on the transposed image, then the rows (any device).
+    The columns are gathered as rows of the transposed image, then the rows.
     """
-    sw, sh = small_t.shape[-2:]
-    up = small_t.index_select(-2, nearest_index(sw, w, device=small_t.device)).transpose(-1, -2).contiguous()
-    return up.index_select(-2, nearest_index(sh, h, device=small_t.device))
-
-
-@functools.lru_cache(maxsize=32)
-def _nearest_maps(sh: int, sw: int, h: int, w: int) -> np.ndarray:
-    """cv2.remap's fixed-point map (int16 x, y per output pixel) of the same source indices as ``nearest_index``."""
-    ys = nearest_index(sh, h, device=torch.device("cpu")).numpy().astype(np.int16)
-    xs = nearest_index(sw, w, device=torch.device("cpu")).numpy().astype(np.int16)
-    maps = np.empty((h, w, 2), dtype=np.int16)
-    maps[..., 0] = xs[None, :]
-    maps[..., 1] = ys[:, None]
-    return maps
+    sh, sw = small.shape[-2:]
+    small_t = small.transpose(-1, -2).contiguous()
+    up = small_t.index_select(-2, nearest_index(sw, w, device=small.device)).transpose(-1, -2).contiguous()
+    return up.index_select(-2, nearest_index(sh, h, device=small.device))
 
 
 def nearest_upscale_cv2(small: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """PIL NEAREST enlargement of CPU images ``[N, C, sh, sw]`` to ``[N, C, h, w]`` with cv2.remap per plane,
-    written straight into the output (same pixels as ``nearest_upscale_torch_t``, several times faster)."""
+    """PIL NEAREST enlargement of CPU images ``[N, C, sh, sw]`` to ``[N, C, h, w]``: cv2's INTER_NEAREST_EXACT
+    per plane, written straight into the output, where it picks the same pixels as ``nearest_index``
+    (several times faster); ``nearest_upscale_torch`` for the other size pairs."""
     n, c, sh, sw = small.shape
-    if max(sh, sw, h, w) >= 2**15:  # int16 maps
-        return nearest_upscale_torch_t(small.transpose(-1, -2).contiguous(), h, w)
+    if not _resize_is_exact(sh, sw, h, w):
+        return nearest_upscale_torch(small, h, w)
     src = small.reshape(n * c, sh, sw).numpy()
     out = torch.empty((n, c, h, w), dtype=small.dtype)
     dst = out.view(n * c, h, w).numpy()
-    if _resize_is_exact(sh, sw, h, w):
-        for i in range(n * c):
-            cv2.resize(src[i], (w, h), dst=dst[i], interpolation=cv2.INTER_NEAREST_EXACT)
-    else:
-        maps = _nearest_maps(sh, sw, h, w)
-        for i in range(n * c):
-            cv2.remap(src[i], maps, None, cv2.INTER_NEAREST, dst=dst[i])
+    for i in range(n * c):
+        cv2.resize(src[i], (w, h), dst=dst[i], interpolation=cv2.INTER_NEAREST_EXACT)
     return out
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=128)
 def _resize_is_exact(sh: int, sw: int, h: int, w: int) -> bool:
     """Whether cv2's INTER_NEAREST_EXACT picks the same source pixels as ``nearest_index`` for this size pair.
 
-    It does for most sizes but not all (its fixed-point arithmetic rounds differently at a few
-    pixels, e.g. 192×256 → 480×640), so each size pair is checked once on an index image;
-    cv2.remap with exact maps (about 5× slower) covers the others.
+    It did for every pair tried (all enlargements up to 300 px, a sample up to 3000), but it is fixed-point
+    code that documents no tie rule, so each size pair is checked once. Nearest-neighbour resizing is separable,
+    so one row and one column of pixel indices stand for the image.
     """
-    ids = np.arange(sh * sw, dtype=np.float64).reshape(sh, sw)
-    got = cv2.resize(ids, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
-    ys = nearest_index(sh, h, device=torch.device("cpu")).numpy()
+    row = cv2.resize(np.arange(sw, dtype=np.float32)[None], (w, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0]
+    col = cv2.resize(np.arange(sh, dtype=np.float32)[:, None], (1, h), interpolation=cv2.INTER_NEAREST_EXACT)[:, 0]
     xs = nearest_index(sw, w, device=torch.device("cpu")).numpy()
-    return bool(np.array_equal(got, ids[ys][:, xs]))
+    ys = nearest_index(sh, h, device=torch.device("cpu")).numpy()
+    return bool(np.array_equal(row, xs) and np.array_equal(col, ys))

@@ -8,6 +8,7 @@ import torch
 
 from fieldready.corruptions._color import linear_to_srgb, srgb_to_linear
 from fieldready.corruptions._filters import per_image
+from fieldready.corruptions._kelvin import kelvin_to_rgb
 from fieldready.corruptions.registry import Boxes, register
 from fieldready.errors import CorruptionError
 from fieldready.rng import ImageRNG
@@ -108,20 +109,6 @@ def exposure(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_sc
 def gamma(images: torch.Tensor, severity: float, rng: ImageRNG, *, spatial_scale: float = 1.0) -> torch.Tensor:
     """A wrong tone curve: every value raised to the power γ."""
     return per_image(lambda x: x.clamp(0.0, 1.0).pow(severity), images)
-
-
-def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
-    """Approximate sRGB colour of a black body at ``kelvin`` (Tanner Helland's fit of Mitchell Charity's table), in [0, 1]."""
-    t = kelvin / 100.0
-    r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
-    g = 99.4708025861 * math.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
-    if t >= 66:
-        b = 255.0
-    elif t <= 19:
-        b = 0.0
-    else:
-        b = 138.5177312231 * math.log(t - 10) - 305.0447927307
-    return tuple(min(max(c, 0.0), 255.0) / 255.0 for c in (r, g, b))  # type: ignore[return-value]
 
 
 @register("color_temperature")

@@ -50,13 +50,25 @@ _FROST_LOOKS = torch.tensor(
 )
 
 
+_FROST_SIZE = 256  # side of the procedural texture at its own scale, as a frost photograph has one
+
+
 def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
-    """``[N, 3, H, W]`` procedural frost in [0, 1]: rough fractal plus crystalline ridges, tinted like frost photos."""
-    # Frost photos are resized to the image, so the texture is made at ≤ 256 px and enlarged likewise.
-    size = min(next_power_of_2(max(h, w)), 256)
+    """``[N, 3, H, W]`` procedural frost in [0, 1]: rough fractal plus crystalline ridges, tinted like frost photos.
+
+    As ImageNet-C crops its frost photographs: an image that fits in the texture gets a window of it at
+    the texture's own scale (a small image shows a few crystals, not the whole pattern shrunk), a larger one
+    the texture enlarged to cover it. The tint is set from the whole texture's statistics, so a window keeps
+    its local variation, and any size from 1×1 gets finite values.
+    """
+    size = _FROST_SIZE
     base = plasma_fractal(rng, size, 1.6)
     veins = 1.0 - (2.0 * plasma_fractal(rng, size, 1.3) - 1.0).abs()  # ridges look like ice needles
     tex = base + per_image(lambda v: v**4, veins)
+    # Standardise the texture and apply the picked look in one affine map per image and channel:
+    # look_mean + look_std · (tex - μ) / σ = offset + gain · tex.
+    std, mean = per_image(lambda t: torch.stack(torch.std_mean(t, dim=(1, 2)), 1), tex).unbind(1)
+    std = std.clamp_min(1e-6)
     if size < max(h, w):
         # Enlarge only the part that covers the H×W crop (+2 source pixels, so no kept pixel sees the cut).
         scale = max(h, w) / size
@@ -65,10 +77,6 @@ def frost_texture(rng: ImageRNG, h: int, w: int) -> torch.Tensor:
             tex[:, None, :sh, :sw], scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=False
         )[:, 0]
     tex = tex[:, :h, :w]
-    # Standardise the texture and apply the picked look in one affine map per image and channel:
-    # look_mean + look_std · (tex - μ) / σ = offset + gain · tex.
-    std, mean = per_image(lambda t: torch.stack(torch.std_mean(t, dim=(1, 2)), 1), tex).unbind(1)
-    std = std.clamp_min(1e-6)
     pick = torch.floor(rng.uniform() * len(_FROST_LOOKS)).long().clamp_(max=len(_FROST_LOOKS) - 1)
     looks = _FROST_LOOKS.to(tex.device)[pick]  # [N, 2, 3]
     gain = looks[:, 1] / std[:, None]

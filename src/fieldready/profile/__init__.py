@@ -19,7 +19,8 @@ import numpy as np
 from fieldready.errors import DataError
 from fieldready.profile.measure import Measurement, frame_files, measure_frames, read_frames, reference_frames
 from fieldready.profile.report import ProfileReport, write_profile
-from fieldready.profile.suggest import Suggestion, profile_quantities, suggest
+from fieldready.profile.suggest import Suggestion, profile_quantities
+from fieldready.profile.suggest import suggest as suggest_conditions
 from fieldready.spec import load_spec
 
 __all__ = ["ProfileResult", "run_profile", "profile_measurements"]
@@ -42,7 +43,7 @@ def profile_measurements(
 ) -> tuple[dict, Suggestion]:
     """Profiles and suggestion from measurements already taken (the benchmark calls this directly)."""
     profiles = profile_quantities(production, reference)
-    return profiles, suggest(profiles, declared=declared)
+    return profiles, suggest_conditions(profiles, declared=declared)
 
 
 def run_profile(

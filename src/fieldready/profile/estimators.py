@@ -13,6 +13,8 @@ import math
 import cv2
 import numpy as np
 
+from fieldready.corruptions._kelvin import kelvin_to_rgb
+
 __all__ = [
     "blur_sigma",
     "noise_sigma",
@@ -22,6 +24,7 @@ __all__ = [
     "chromaticity",
     "haze",
     "kelvin_shift",
+    "log_gains",
     "srgb_to_linear",
     "kelvin_to_rgb",
     "IJG_LUMA",
@@ -324,24 +327,7 @@ def chromaticity(image: np.ndarray) -> tuple[float, float]:
     return float(math.log((r + 1e-6) / (g + 1e-6))), float(math.log((b + 1e-6) / (g + 1e-6)))
 
 
-def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
-    """sRGB colour of a black body at ``kelvin`` in [0, 1]: the same fit as ``corruptions.field.kelvin_to_rgb``.
-
-    Repeated here so profiling needs no torch; tests/profile/test_estimators.py checks the two agree.
-    """
-    t = kelvin / 100.0
-    r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
-    g = 99.4708025861 * math.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
-    if t >= 66:
-        b = 255.0
-    elif t <= 19:
-        b = 0.0
-    else:
-        b = 138.5177312231 * math.log(t - 10) - 305.0447927307
-    return tuple(min(max(c, 0.0), 255.0) / 255.0 for c in (r, g, b))  # type: ignore[return-value]
-
-
-def _log_gains(kelvin: float) -> tuple[float, float]:
+def log_gains(kelvin: float) -> tuple[float, float]:
     """``(log gR/gG, log gB/gG)`` of the colour_temperature corruption at ``kelvin`` (white balanced at 6500 K)."""
     ill = srgb_to_linear(np.array(kelvin_to_rgb(kelvin)))
     ref = srgb_to_linear(np.array(kelvin_to_rgb(6500.0)))
@@ -350,7 +336,7 @@ def _log_gains(kelvin: float) -> tuple[float, float]:
 
 
 _KELVIN_GRID = np.geomspace(1000.0, 40000.0, 2000)
-_KELVIN_GAINS = np.array([_log_gains(k) for k in _KELVIN_GRID])
+_KELVIN_GAINS = np.array([log_gains(k) for k in _KELVIN_GRID])
 
 
 def kelvin_shift(delta: tuple[float, float]) -> float:

@@ -164,7 +164,7 @@ def _chart(qp: QuantityProfile) -> str:
     ax.tick_params(labelsize=7)
     fig.tight_layout()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
+    fig.savefig(buf, format="svg", metadata={"Date": None})  # the same profile gives the same page
     svg = buf.getvalue()
     return svg[svg.index("<svg") :]
 

@@ -1,19 +1,23 @@
 """Production versus reference: per-condition distributions, a suggested ``conditions:`` block, a side-by-side.
 
-Each measured quantity is expressed relative to the reference set (the spec's labelled images, or a
-folder): blur and noise as the σ added to the reference's typical level (in quadrature), exposure
-in EV from its typical luminance, contrast as a factor of its typical contrast, colour cast as the
-illuminant temperature of the catalogue's ``color_temperature`` that explains the shift. A frame
-*meets* a condition when it lies beyond the reference's normal range: past its 95th percentile
-(blurrier, noisier, brighter, …) or below its 5th (darker, flatter, warmer …).
+Each measured quantity is compared with the reference set (the spec's labelled images, or a folder).
+Two numbers come out per condition:
 
-Since 5 % of frames like the reference's lie past each of those bounds anyway, the share of frames
-beyond, p, overstates how many frames have the condition; with q the reference's own share beyond
-(≈ 5 %), the suggested frequency is the excess ``(p − q) / (1 − q)`` — the share f of frames that
-would have to be shifted out of the reference's range for a mixture of f shifted and 1 − f
-reference-like frames to put p beyond. Severity values are the 10th, 50th and 90th percentiles of
-the frames beyond, after setting aside the mildest ``q·(1 − f)·n`` of them (the reference-like
-frames expected there). Everything here is plain data: numbers in, dataclasses and dicts out.
+* the share of frames *beyond the reference's normal range* — past its 95th percentile (blurrier,
+  noisier, brighter …) or below its 5th (darker, flatter, warmer …) — next to the reference's own
+  share there (≈ 5 %): what the side-by-side sentences say;
+* the *frequency* and *severity* suggested for the spec, from a shift mixture (``mixture.py``):
+  production = reference-like frames plus frames shifted by the corruption at some severity, fitted
+  by maximum likelihood, so a condition within the scenes' natural spread still counts, and each
+  shift is in the catalogue's unit (blur and noise σ added in quadrature, exposure EV, contrast
+  factor, colour temperature in K). JPEG quality is read from the files, so its frequency is the
+  share of frames below the reference's 5th percentile (lossless counting as 100) by more than 5.
+  Haze has no catalogue unit to map to (fog is in ImageNet-C levels): it is reported, and suggested
+  from its share beyond, in excess of the reference's own, at levels 1, 3 and 5.
+
+Frames compressed below the reference's range are smoothed by the compression, which the
+catalogue's jpeg_compression reproduces: they are left out of the blur and noise fits. Everything
+here is plain data: numbers in, dataclasses and dicts out.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from fieldready.corruptions import get
 from fieldready.profile import estimators as est
 from fieldready.profile.measure import Measurement
+from fieldready.profile.mixture import MIN_GAIN, SampleDensity, ShiftModel, fit_shift_mixture, weighted_quantiles
 
 __all__ = [
     "QUANTITIES",
@@ -46,6 +51,7 @@ __all__ = [
 UPPER, LOWER = 95.0, 5.0  # the reference's normal range, in percentiles
 _MIN_FREQUENCY = 0.01  # a measured condition below this share is not suggested
 _JPEG_TOLERANCE = 5.0  # quality steps below the reference's 5th percentile before a frame counts as compressed
+_MIN_POWER = 0.75  # (π − q) is never taken below this: the count beyond is raised by at most a third
 
 
 @dataclass(frozen=True)
@@ -109,13 +115,23 @@ class SideProfile:
     """One side of a quantity measured on production against the reference."""
 
     side: Side
-    threshold: float
-    share: float  # production frames beyond the threshold
+    threshold: float  # the reference's 95th (or 5th) percentile
+    share: float  # production frames beyond it
     reference_share: float  # reference images beyond it
-    frequency: float  # the excess share (module docstring)
-    flagged: np.ndarray  # bool per production frame
-    severity: list[float]  # 10th/50th/90th percentiles of the frames beyond, in the corruption's unit ([] if none)
-    count: int  # production frames beyond
+    frequency: float  # suggested: the mixture's weight on this side (or, by the tail, the excess share)
+    beyond: np.ndarray  # bool per production frame: beyond the threshold
+    membership: np.ndarray  # per production frame: probability that it has the condition
+    severity: list[float]  # suggested severities, mild to severe (10th/50th/90th percentiles), in the corruption's unit
+    method: str = "mixture"  # or "tail"
+    gain: float = math.nan  # log-likelihood the side adds to the mixture
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return self.membership > 0.5
+
+    @property
+    def count(self) -> int:
+        return int(self.flagged.sum())
 
 
 @dataclass
@@ -200,42 +216,159 @@ def _severity(key: str, raw: np.ndarray, typical: dict[str, float]) -> np.ndarra
     return raw.copy()
 
 
-def _side_profile(
-    side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarray, key: str, *, exclude: np.ndarray | None = None
-) -> SideProfile:
-    """One side's threshold, shares and frequency; ``exclude``d frames are explained by another condition."""
+def _tail(side: Side, prod: np.ndarray, ref: np.ndarray, key: str, exclude: np.ndarray | None) -> tuple[float, float, float, np.ndarray, float]:
+    """Threshold, production share beyond, reference share beyond, the beyond mask, and the share of frames counted."""
     ref_ok = ref[np.isfinite(ref)]
     measurable = np.isfinite(prod)
     ok = measurable & ~exclude if exclude is not None else measurable
     if ref_ok.size == 0 or not ok.any():
-        return SideProfile(side, math.nan, 0.0, 0.0, 0.0, np.zeros(prod.shape, bool), [], 0)
+        return math.nan, 0.0, 0.0, np.zeros(prod.shape, bool), 0.0
     if side.direction > 0:
         threshold = float(np.percentile(ref_ok, UPPER))
-        beyond_ref = ref_ok > threshold
-        flagged = ok & (np.where(ok, prod, -np.inf) > threshold)
+        q = float((ref_ok > threshold).mean())
+        beyond = ok & (np.where(ok, prod, -np.inf) > threshold)
     else:
         threshold = float(np.percentile(ref_ok, LOWER)) - (_JPEG_TOLERANCE if key == "jpeg" else 0.0)
-        beyond_ref = ref_ok < threshold
-        flagged = ok & (np.where(ok, prod, np.inf) < threshold)
-    p = float(flagged.sum() / ok.sum())
-    q = float(beyond_ref.mean())
+        q = float((ref_ok < threshold).mean())
+        beyond = ok & (np.where(ok, prod, np.inf) < threshold)
+    return threshold, float(beyond.sum() / measurable.sum()), q, beyond, float(ok.sum() / measurable.sum())
+
+
+def _tail_side(side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarray, key: str) -> SideProfile:
+    """A side judged by its tail alone: frequency = the excess share beyond, severities from those frames."""
+    threshold, p, q, beyond, _ = _tail(side, prod, ref, key, None)
     f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
-    part = float(ok.sum() / measurable.sum())  # the excess is among the frames not explained otherwise
-    p, f = p * part, f * part
-    values = severity[flagged]
+    values = severity[beyond]
     values = values[np.isfinite(values)]
     # The mildest frames beyond are where the reference-like ones fall: set their expected number aside.
-    expected_clean = int(round(q * (ok.sum() / measurable.sum() - f) * measurable.sum()))
-    order = np.sort(values) if side.direction > 0 else np.sort(values)[::-1]  # mild (near the reference) first
+    expected_clean = int(round(q * (1.0 - f) * np.isfinite(prod).sum()))
+    order = np.sort(values) if side.direction > 0 else np.sort(values)[::-1]
     kept = order[min(expected_clean, max(len(order) - 1, 0)) :] if len(order) else order
     quantiles = [float(v) for v in np.percentile(kept, [10, 50, 90])] if len(kept) else []
     if side.direction < 0:
-        quantiles.reverse()  # mild to severe
-    return SideProfile(side, threshold, p, q, f, flagged, quantiles, int(flagged.sum()))
+        quantiles.reverse()
+    return SideProfile(side, threshold, p, q, f, beyond, beyond.astype(np.float64), quantiles, "tail")
+
+
+# The shift grid of each quantity with a mixture: the shift in the fitted space, its severity, its side.
+def _grid(key: str) -> ShiftModel:
+    if key == "blur":
+        s = np.round(np.arange(0.5, 8.0001, 0.1), 3)
+        return ShiftModel(s[:, None], s, np.ones(len(s), int), quadrature=True)
+    if key == "noise":
+        s = np.round(np.arange(0.01, 0.30001, 0.005), 4)
+        return ShiftModel(s[:, None], s, np.ones(len(s), int), quadrature=True)
+    if key == "exposure":
+        s = np.round(np.r_[-np.arange(0.5, 5.0001, 0.1), np.arange(0.5, 5.0001, 0.1)], 3)
+        return ShiftModel(s[:, None], s, np.sign(s).astype(int))
+    if key == "contrast":
+        s = np.round(np.r_[np.arange(0.05, 0.8001, 0.025), np.arange(1.25, 3.0001, 0.05)], 4)
+        return ShiftModel(np.log(s)[:, None], s, np.where(s < 1, -1, 1))
+    if key == "colour":
+        s = np.r_[np.arange(1500.0, 5500.1, 100.0), np.arange(7800.0, 20000.1, 200.0)]
+        return ShiftModel(np.array([est.log_gains(k) for k in s]), s, np.where(s < 6500, -1, 1))
+    raise KeyError(key)
+
+
+# Smallest kernel bandwidth in each fitted space: below it, differences are measurement noise.
+_MIN_BANDWIDTH = {"blur": 0.03, "noise": 0.05, "exposure": 0.03, "contrast": 0.03, "colour": 0.005}
+
+
+def _fit_space(key: str, m: Measurement) -> tuple[float, ...]:
+    """A frame's coordinates in the space where the condition is a shift (NaN when not measurable)."""
+    if key == "blur":
+        return (math.nan if m.blur is None or m.blur <= 0 else math.log(m.blur),)
+    if key == "noise":
+        return (math.log(max(m.noise, 1e-4)),)
+    if key == "exposure":
+        return (math.log2(max(m.luminance, 1e-6)),)
+    if key == "contrast":
+        return (math.log(max(m.contrast, 1e-6)),)
+    if key == "colour":
+        return (m.chroma_r, m.chroma_b)
+    raise KeyError(key)
+
+
+def _raw_of_fit(key: str, y: np.ndarray, typical: dict[str, float]) -> np.ndarray:
+    """Values of the fitted space ``y`` [m, d] back in the quantity's compared unit (as ``_raw`` gives)."""
+    if key in ("blur", "noise"):
+        return np.exp(y[:, 0])
+    if key == "exposure":
+        return y[:, 0] - math.log2(max(typical["luminance"], 1e-6))
+    if key == "contrast":
+        return np.exp(y[:, 0]) / max(typical["contrast"], 1e-6)
+    if key == "colour":
+        centre = np.array([typical["chroma_r"], typical["chroma_b"]])
+        return np.array([est.kelvin_shift(tuple(v - centre)) for v in y])
+    raise KeyError(key)
+
+
+def _beyond(values: np.ndarray, threshold: float, direction: int) -> np.ndarray:
+    return values > threshold if direction > 0 else values < threshold
+
+
+def _mixture_sides(
+    quantity: Quantity,
+    production: Sequence[Measurement],
+    reference: Sequence[Measurement],
+    prod: np.ndarray,
+    ref: np.ndarray,
+    exclude: np.ndarray | None,
+    typical: dict[str, float],
+) -> list[SideProfile]:
+    """The sides of a quantity: frequency from the share beyond the reference's range, severities from the mixture.
+
+    The share beyond, p, mixes reference-like frames (a share q of which lie beyond anyway) and
+    frames with the condition, of which only a share π lands beyond when the condition is mild
+    next to the scenes' spread: f = (p − q) / (π − q). π comes from the severities the mixture
+    fitted (the reference pushed through them). With no significant mixture side, the frequency is 0.
+    Counting frames keeps the frequency as robust as a tail share; the mixture, whose weights
+    alone would also absorb the sampling differences between two finite sets, only supplies π
+    and the severity distribution.
+    """
+    key = quantity.key
+    x = np.array([_fit_space(key, m) for m in production], dtype=np.float64)
+    r = np.array([_fit_space(key, m) for m in reference], dtype=np.float64)
+    r = r[np.all(np.isfinite(r), axis=1)]
+    usable = np.all(np.isfinite(x), axis=1)
+    if exclude is not None:
+        usable &= ~exclude
+    tails = {s.direction: _tail(s, prod, ref, key, exclude) for s in quantity.sides}
+    model = _grid(key).detectable(r) if len(r) >= 2 else None
+    fit = None
+    if model is not None and len(model.severities) and usable.any():
+        fit = fit_shift_mixture(x[usable], SampleDensity.fit(r, min_bandwidth=_MIN_BANDWIDTH[key]), model)
+    sides = []
+    for s in quantity.sides:
+        threshold, share, q, beyond, part = tails[s.direction]
+        p = share / part if part > 0 else 0.0  # among the frames this quantity counts
+        gain = fit.gain.get(s.direction, 0.0) if fit is not None else math.nan
+        severity: list[float] = []
+        power = 1.0
+        membership = np.zeros(len(x))
+        if fit is not None and model is not None and gain >= MIN_GAIN and math.isfinite(threshold):
+            on_side = np.flatnonzero(model.sides == s.direction)
+            weights = fit.weights[1:][on_side]
+            support = on_side[weights > 1e-4]
+            severity = weighted_quantiles(model.severities[on_side], weights)
+            if s.direction < 0:
+                severity.reverse()  # mild (near 1, 6500 K, 0 EV) to severe
+            pushed = [_beyond(_raw_of_fit(key, model.push(r, j), typical), threshold, s.direction).mean() for j in support]
+            power = float(np.average(pushed, weights=fit.weights[1:][support])) if len(support) else 1.0
+            membership[usable] = fit.membership(model, s.direction)
+        if fit is not None and gain >= MIN_GAIN:
+            f = max(0.0, (p - q) / max(power - q, _MIN_POWER)) if p > q else 0.0
+        else:
+            f = 0.0  # no shifted component the data needs: an excess beyond is the sampling noise of two sets
+        f = min(f, 1.0) * part
+        if not membership.any() and share > 0:
+            membership = beyond * min(1.0, f / share)  # a frame beyond has the condition with this probability
+        sides.append(SideProfile(s, threshold, share, q, f, beyond, membership, severity, "mixture", gain))
+    return sides
 
 
 def profile_quantities(production: Sequence[Measurement], reference: Sequence[Measurement]) -> dict[str, QuantityProfile]:
-    """Every quantity on production and reference frames, with each side's threshold, share and frequency."""
+    """Every quantity on production and reference frames, with each side's shares, frequency and severities."""
     typical = {
         "blur": _median([m.blur for m in reference]),
         "noise": _median([m.noise for m in reference]),
@@ -251,21 +384,22 @@ def profile_quantities(production: Sequence[Measurement], reference: Sequence[Me
         prod = np.array([_raw(q.key, m, typical) for m in production], dtype=np.float64)
         ref = np.array([_raw(q.key, m, typical) for m in reference], dtype=np.float64)
         severity = _severity(q.key, prod, typical)
-        # A frame compressed below the reference's range is smoothed by it (edges and noise alike), and
-        # the catalogue's jpeg_compression reproduces that: it is not counted again as blur or noise.
-        exclude = compressed if q.key in ("blur", "noise") else None
-        sides = [_side_profile(s, prod, ref, severity, q.key, exclude=exclude) for s in q.sides]
+        exclude = compressed if q.key in ("blur", "noise") and compressed is not None and compressed.any() else None
+        if q.key in ("jpeg", "haze"):
+            sides = [_tail_side(s, prod, ref, severity, q.key) for s in q.sides]
+        else:
+            sides = _mixture_sides(q, production, reference, prod, ref, exclude, typical)
         if q.key == "jpeg":
             compressed = sides[0].flagged
         typical_raw = {"exposure": typical["luminance"], "jpeg": _median(ref.tolist()), "colour": 6500.0}.get(q.key, typical.get(q.key, math.nan))
-        note = ""
+        notes = []
         if q.key == "blur" and np.isnan(prod).any():
-            note = f"{int(np.isnan(prod).sum())} frames have too few edges to measure blur"
+            notes.append(f"{int(np.isnan(prod).sum())} frames have too few edges to measure blur")
         if q.key == "jpeg" and np.isnan(prod).all():
-            note = "no frame is a JPEG or lossless image file (video frames carry no quantisation tables)"
-        if exclude is not None and exclude.any():
-            note = (note + "; " if note else "") + f"{int(exclude.sum())} frames compressed below the reference count as jpeg_compression, not {q.key}"
-        out[q.key] = QuantityProfile(q, prod, ref, severity, sides, typical_raw, note)
+            notes.append("no frame is a JPEG or lossless image file (video frames carry no quantisation tables)")
+        if exclude is not None:
+            notes.append(f"{int(exclude.sum())} frames compressed below the reference count as jpeg_compression, not {q.key}")
+        out[q.key] = QuantityProfile(q, prod, ref, severity, sides, typical_raw, "; ".join(notes))
     return {q.key: out[q.key] for q in QUANTITIES}
 
 
@@ -307,22 +441,26 @@ def _beyond_phrase(sp: SideProfile) -> str:
 
 
 def _range_text(values: list[float], quantity: Quantity) -> str:
+    """``σ 1.2–2.6 px``, ``quality 30``, ``−2.3 to −0.8 EV``: the severities found, one value when they agree."""
     if not values:
         return ""
-    lo, hi = min(values[0], values[-1]), max(values[0], values[-1])
     d = max(quantity.decimals, 0)
-    unit = quantity.unit
-    if quantity.key == "blur":
-        return f"σ {lo:.{d}f}–{hi:.{d}f} px"
-    if quantity.key == "noise":
-        return f"σ {lo:.{d}f}–{hi:.{d}f}"
-    if quantity.key == "jpeg":
-        return f"quality {lo:.0f}–{hi:.0f}"
-    if quantity.key == "colour":
-        return f"{lo:.0f}–{hi:.0f} K"
-    if quantity.key == "contrast":
-        return f"contrast × {lo:.2f}–{hi:.2f}"
-    return f"{lo:+.{d}f} to {hi:+.{d}f} {unit}"
+    formats = {"blur": ("σ ", f".{d}f", " px"), "noise": ("σ ", f".{d}f", ""), "jpeg": ("quality ", ".0f", ""),
+               "colour": ("", ".0f", " K"), "contrast": ("contrast × ", ".2f", "")}
+    prefix, fmt, suffix = formats.get(quantity.key, ("", f"+.{d}f", f" {quantity.unit}"))
+    lo, hi = (format(v, fmt) for v in (min(values[0], values[-1]), max(values[0], values[-1])))
+    if lo == hi:
+        return f"{prefix}{lo}{suffix}"
+    joint = " to " if quantity.key == "exposure" else "–"
+    return f"{prefix}{lo}{joint}{hi}{suffix}"
+
+
+def _min_frequency(sp: SideProfile, n: int) -> float:
+    """The smallest frequency worth suggesting: 1 %, or, for a side counted by its tail alone against a
+    reference that has a share q there, two standard errors of that count (its sampling noise)."""
+    if sp.method != "tail" or sp.reference_share <= 0 or n == 0:
+        return _MIN_FREQUENCY
+    return max(_MIN_FREQUENCY, 2.0 * math.sqrt(sp.reference_share * (1 - sp.reference_share) / n))
 
 
 def _measured_condition(qp: QuantityProfile, sp: SideProfile) -> tuple[dict, str]:
@@ -409,16 +547,18 @@ def _compare(condition: dict, profiles: dict[str, QuantityProfile]) -> tuple[Com
         steps_ok = all(_sides_of(s["corruption"], _step_values(s)) for s in condition["compose"])
         if not pairs or not steps_ok:
             return Comparison(name, declared_f, text, False, sentence=f"{head}: some of its corruptions cannot be measured on frames; kept as declared"), []
-        parts, joint, joint_ref = [], None, None
+        parts, joint, joint_ref, member = [], None, None, None
         for key, d in pairs:
             qp, sp = _side(profiles, key, d)
             parts.append(f"{_pct(sp.share)} of the frames are {_beyond_phrase(sp)}")
-            joint = sp.flagged if joint is None else joint & sp.flagged
+            joint = sp.beyond if joint is None else joint & sp.beyond
+            member = sp.membership if member is None else member * sp.membership
             ref_flag = _ref_flags(qp, sp)
             joint_ref = ref_flag if joint_ref is None else joint_ref & ref_flag
         p = float(joint.mean()) if joint is not None and joint.size else 0.0
         q = float(joint_ref.mean()) if joint_ref is not None and joint_ref.size else 0.0
-        f = max(0.0, (p - q) / (1.0 - q)) if q < 1 else 0.0
+        # every part must have hit the frame: the product of the parts' probabilities, frame by frame
+        f = float(member.mean()) if member is not None and member.size else 0.0
         both = " and ".join(_side(profiles, k, d)[1].side.comparative for k, d in pairs)
         sentence = f"{head}; " + "; ".join(parts) + f"; {_pct(p)} are {'all' if len(pairs) > 2 else 'both'} {both} (reference {_pct(q)}): suggested {_pct(f)}"
         return Comparison(name, declared_f, text, True, p, q, _frequency(f), [], "", sentence), pairs
@@ -470,7 +610,8 @@ def suggest(profiles: dict[str, QuantityProfile], *, declared: Sequence[dict] | 
     for condition in declared or []:
         comp, pairs = _compare(condition, profiles)
         comparisons.append(comp)
-        covered.update(pairs)
+        if not condition.get("compose"):  # a composition's parts still stand as conditions of their own
+            covered.update(pairs)
         new = dict(condition)
         if not comp.measured:
             conditions.append(new)
@@ -502,7 +643,7 @@ def suggest(profiles: dict[str, QuantityProfile], *, declared: Sequence[dict] | 
     for qp in profiles.values():
         for sp in qp.sides:
             pair = (qp.quantity.key, sp.side.direction)
-            if pair in covered or sp.frequency < _MIN_FREQUENCY or qp.quantity.corruption is None:
+            if pair in covered or sp.frequency < _min_frequency(sp, len(qp.production)) or qp.quantity.corruption is None:
                 continue
             cond, comment = _measured_condition(qp, sp)
             if _condition_name(cond) in used_names:

@@ -154,12 +154,18 @@ def reference_yolo(out: np.ndarray, *, layout: str, score_threshold: float, iou_
     return results
 
 
-def as_per_image(index: Tensor, *tensors: Tensor, n: int) -> list[tuple[np.ndarray, ...]]:
-    """Split batched rows by image, rows sorted by decreasing score (the second tensor)."""
+def canonical(boxes: np.ndarray, scores: np.ndarray, *rest: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows sorted by decreasing score, then by box corner: equal scores (anchors over flat padding) in one order."""
+    boxes = boxes.reshape(-1, 4)
+    order = np.lexsort((np.round(boxes[:, 1], 2), np.round(boxes[:, 0], 2), -np.round(scores, 4)))
+    return (boxes[order], scores[order], *(r[order] for r in rest))
+
+
+def as_per_image(index: Tensor, boxes: Tensor, scores: Tensor, *rest: Tensor, n: int) -> list[tuple[np.ndarray, ...]]:
+    """Split batched rows by image, each in ``canonical`` order."""
     out = []
     for i in range(n):
         rows = (index == i).nonzero().flatten()
-        parts = [t[rows].detach().cpu().numpy() for t in tensors]
-        order = np.argsort(-parts[1], kind="stable")
-        out.append(tuple(p[order] for p in parts))
+        parts = [t[rows].detach().cpu().numpy() for t in (boxes, scores, *rest)]
+        out.append(canonical(*parts))
     return out

@@ -15,8 +15,7 @@ model-input pixels or logits; ``decode_output`` does it all: decode, boxes back 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -28,9 +27,7 @@ from fieldready.execution.models.convention_spec import (
     CLASSIFICATION_FORMATS,
     DetrOutput,
     InputConvention,
-    LogitsOutput,
     OutputConvention,
-    ProbabilitiesOutput,
     TorchvisionOutput,
     YoloOutput,
 )
@@ -41,7 +38,6 @@ __all__ = [
     "prepare_input",
     "resize",
     "to_xyxy",
-    "box_iou",
     "batched_nms",
     "rank_within_image",
     "decode_torchvision",
@@ -55,7 +51,6 @@ __all__ = [
 ]
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
-_NMS_BLOCK = 1 << 22  # IoU entries computed at once (16 MB of float32): bounds NMS memory at any box count
 MAX_CANDIDATES = 30000  # boxes per image entering NMS, highest scores first (Ultralytics' max_nms)
 
 
@@ -124,7 +119,9 @@ def resize(images: torch.Tensor, size: tuple[int, int], *, mode: str = "stretch"
 
     Letterbox scales by ``r = min(H'/H, W'/W)`` to ``round(W r) × round(H r)`` and pads the rest with
     ``pad_value`` (0–255 scale) split evenly, the odd pixel going right and bottom. Bilinear with
-    antialiasing when shrinking, so fine detail aliases as little as in a camera pipeline.
+    antialiasing when shrinking, so fine detail aliases as little as in a camera pipeline. The
+    transform keeps each axis's exact scale (rounded size / original size); Ultralytics' ``scale_boxes``
+    divides both by ``r``, which differs by the rounding, a fraction of a pixel.
     """
     n, _, h, w = images.shape
     th, tw = int(size[0]), int(size[1])
@@ -193,58 +190,41 @@ def to_xyxy(boxes: torch.Tensor, encoding: str, *, normalized: bool, input_size:
     raise ModelError(f"unknown box encoding {encoding!r}; use xyxy, xywh or cxcywh")
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of every xyxy box of ``a`` [P, 4] with every box of ``b`` [Q, 4]: ``[P, Q]`` (0 for empty unions)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny), torch.zeros_like(inter))
-
-
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float, *,
+                max_per_group: int | None = None) -> torch.Tensor:
     """Greedy NMS within each group (e.g. image × class): indices of the boxes kept, as torchvision's ``batched_nms``.
 
     A box is dropped when a kept box of its group with a higher score overlaps it with IoU above
-    ``iou_threshold``. Boxes are sorted group by group, so IoUs are computed only within a group, in
-    blocks of bounded memory; greedy suppression is then the fixed point of "kept unless a kept
-    earlier box overlaps", reached by a few vectorised sweeps over the overlapping pairs instead of
-    one Python step per box.
+    ``iou_threshold``. All groups advance together: each round keeps the best box left in every group
+    and drops the boxes of its group it overlaps, so the rounds number the most boxes any group keeps
+    (at most ``max_per_group``: a group's later boxes cannot rank among an image's best that many)
+    and each round costs one vectorised pass over the boxes still in play; memory is linear.
     """
     k = scores.shape[0]
     if k == 0:
         return torch.zeros(0, dtype=torch.long, device=scores.device)
     order = scores.argsort(descending=True, stable=True)
     order = order[groups[order].argsort(stable=True)]  # group by group, best score first within each
-    b = boxes[order].float()
+    pos = torch.arange(k, device=scores.device)  # positions in ``order`` of the boxes still in play
     g = groups[order]
-    _, counts = torch.unique_consecutive(g, return_counts=True)
-    end_of = torch.repeat_interleave(counts.cumsum(0), counts)  # exclusive end of each row's group
-    largest = int(counts.max())
-    rows = max(1, min(_NMS_BLOCK // largest, math.isqrt(_NMS_BLOCK)))
-    src, dst = [], []
-    for r0 in range(0, k, rows):
-        r1 = min(k, r0 + rows)
-        c1 = int(end_of[r1 - 1])
-        iou = box_iou(b[r0:r1], b[r0:c1])
-        row = torch.arange(r0, r1, device=b.device)[:, None]
-        col = torch.arange(r0, c1, device=b.device)[None, :]
-        hit = (iou > iou_threshold) & (col > row) & (col < end_of[r0:r1, None])
-        i, j = hit.nonzero(as_tuple=True)
-        src.append(i + r0)
-        dst.append(j + r0)
-    src_t, dst_t = torch.cat(src), torch.cat(dst)
-    keep = torch.ones(k, dtype=torch.bool, device=b.device)
-    if src_t.numel():
-        while True:  # converges in (longest chain of overlaps + 1) sweeps
-            hits = torch.zeros(k, dtype=torch.int32, device=b.device).index_add_(0, dst_t, keep[src_t].int())
-            new = hits == 0
-            if torch.equal(new, keep):
-                break
-            keep = new
+    x1, y1, x2, y2 = boxes[order].float().unbind(1)
+    x1, y1, x2, y2 = x1.contiguous(), y1.contiguous(), x2.contiguous(), y2.contiguous()
+    area = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
+    keep = torch.zeros(k, dtype=torch.bool, device=scores.device)
+    for _ in range(max_per_group if max_per_group is not None else k):
+        if pos.numel() == 0:
+            break
+        head = torch.ones_like(g, dtype=torch.bool)
+        head[1:] = g[1:] != g[:-1]  # the best box left in each group
+        heads = head.nonzero().flatten()
+        keep[pos.index_select(0, heads)] = True
+        ref = heads.index_select(0, head.cumsum(0) - 1)  # each box's group head
+        w = (torch.minimum(x2, x2.index_select(0, ref)) - torch.maximum(x1, x1.index_select(0, ref))).clamp_(min=0)
+        h = (torch.minimum(y2, y2.index_select(0, ref)) - torch.maximum(y1, y1.index_select(0, ref))).clamp_(min=0)
+        inter = w * h
+        union = (area + area.index_select(0, ref) - inter).clamp_(min=torch.finfo(inter.dtype).tiny)  # 0/0 → 0
+        stay = (~head & ~(inter / union > iou_threshold)).nonzero().flatten()
+        pos, g, x1, y1, x2, y2, area = (t.index_select(0, stay) for t in (pos, g, x1, y1, x2, y2, area))
     return order[keep]
 
 
@@ -261,7 +241,7 @@ def rank_within_image(index: torch.Tensor, scores: torch.Tensor, n: int) -> torc
     return rank
 
 
-def _by_image(dets: Detections, n: int) -> Detections:
+def _by_image(dets: Detections) -> Detections:
     """Rows sorted by image, then by decreasing score."""
     order = dets.scores.argsort(descending=True, stable=True)
     order = order[dets.index[order].argsort(stable=True)]
@@ -359,10 +339,11 @@ def decode_yolo(out: object, n: int, *, layout: str = "v8", boxes: str = "cxcywh
     if dets.index.numel():
         dets = dets.select(rank_within_image(dets.index, dets.scores, n) < MAX_CANDIDATES)
     dets.boxes = to_xyxy(dets.boxes, boxes, normalized=normalized, input_size=input_size)
-    kept = batched_nms(dets.boxes, dets.scores, dets.index * num_classes + dets.labels, iou_threshold)
+    kept = batched_nms(dets.boxes, dets.scores, dets.index * num_classes + dets.labels, iou_threshold,
+                       max_per_group=max_detections)
     dets = dets.select(kept)
     dets = dets.select(rank_within_image(dets.index, dets.scores, n) < max_detections)
-    return _by_image(dets, n)
+    return _by_image(dets)
 
 
 def _detr_pair(out: object, where: str, expected: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -394,7 +375,7 @@ def decode_detr(out: object, n: int, *, boxes: str = "cxcywh", normalized: bool 
     dets = Detections(image, to_xyxy(pred[image, query], boxes, normalized=normalized, input_size=input_size),
                       scores[image, query], labels[image, query], logits.shape[2] - 1)
     dets = dets.select(rank_within_image(dets.index, dets.scores, n) < max_detections)
-    return _by_image(dets, n)
+    return _by_image(dets)
 
 
 def decode_classification(out: object, n: int, *, kind: str = "logits", where: str = "the model") -> torch.Tensor:

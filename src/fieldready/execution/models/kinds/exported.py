@@ -90,4 +90,6 @@ def load_exported(path: Path, *, device: "torch.device") -> ExportedModel:
     from torch.export.passes import move_to_device_pass
 
     program = move_to_device_pass(program, device)  # also when saved from another device than the run's
-    return ExportedModel(program.module(), path, example.dtype, min_batch, max_batch)
+    module = program.module()
+    module.requires_grad_(False)  # inference only: no autograd graph kept for outputs used outside inference_mode
+    return ExportedModel(module, path, example.dtype, min_batch, max_batch)
