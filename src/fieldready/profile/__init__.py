@@ -76,7 +76,8 @@ def run_profile(
     header = [
         f"Suggested by `fieldready profile` from {len(production)} frames of {frames}, against {ref_desc}.",
         "A frame meets a condition beyond the reference's 5th-95th percentile range; frequency = the share beyond in",
-        "excess of the reference's own; severity values = 10th/50th/90th percentiles of those frames, in the catalogue's unit.",
+        "excess of the reference's own; severity values = 10th/50th/90th percentiles of the shifts fitted to production",
+        "(reference-like frames + frames shifted by the corruption), in the catalogue's unit.",
         "Paste it in place of your spec's conditions: block (then check it with `fieldready validate`).",
     ]
     paths = write_profile(report, out, header=header)

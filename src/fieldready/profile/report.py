@@ -194,7 +194,8 @@ def profile_html(report: ProfileReport, yaml_text: str) -> str:
         f"<p>{n_p} production frames from <code>{e(report.frames_source)}</code>, measured against "
         f"{n_r} reference images ({e(report.reference_source)}). A frame meets a condition when it lies beyond the "
         "reference's 5th–95th percentile range; the suggested frequency is the share beyond in excess of the reference's "
-        "own (≈ 5 %), and the severities are the 10th/50th/90th percentiles of the frames beyond.</p>",
+        "own (≈ 5 %), corrected for frames the condition leaves inside the range, and the severities are the "
+        "10th/50th/90th percentiles of the shifts a mixture fit attributes to the condition (see the README).</p>",
     ]
     if report.suggestion.comparisons:
         parts.append("<h2>Declared in the spec beside the frames</h2><table><tr><th>condition</th><th>declared</th>"

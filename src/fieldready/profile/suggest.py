@@ -6,12 +6,16 @@ Two numbers come out per condition:
 * the share of frames *beyond the reference's normal range* — past its 95th percentile (blurrier,
   noisier, brighter …) or below its 5th (darker, flatter, warmer …) — next to the reference's own
   share there (≈ 5 %): what the side-by-side sentences say;
-* the *frequency* and *severity* suggested for the spec, from a shift mixture (``mixture.py``):
-  production = reference-like frames plus frames shifted by the corruption at some severity, fitted
-  by maximum likelihood, so a condition within the scenes' natural spread still counts, and each
-  shift is in the catalogue's unit (blur and noise σ added in quadrature, exposure EV, contrast
-  factor, colour temperature in K). JPEG quality is read from the files, so its frequency is the
-  share of frames below the reference's 5th percentile (lossless counting as 100) by more than 5.
+* the *severities* suggested for the spec, from a shift mixture (``mixture.py``): production =
+  reference-like frames plus frames moved by the corruption at some severity, fitted by maximum
+  likelihood, each severity in the catalogue's unit (blur and noise σ added in quadrature, exposure
+  EV, contrast factor, colour temperature in K);
+* the *frequency*: the share beyond in excess of the reference's own, ``(p − q) / (π − q)``, where
+  π is the share of frames with the condition that land beyond — from the fitted severities, so a
+  condition partly hidden in the scenes' spread is not under-counted (``_mixture_sides``) — and 0
+  when the mixture finds no significant shifted side. JPEG quality is read from the files, so its
+  frequency is the share of frames below the reference's 5th percentile (lossless counting as 100)
+  by more than 5.
   Haze has no catalogue unit to map to (fog is in ImageNet-C levels): it is reported, and suggested
   from its share beyond, in excess of the reference's own, at levels 1, 3 and 5.
 
