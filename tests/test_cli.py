@@ -58,7 +58,9 @@ def test_fail_on_gate(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert CliRunner().invoke(cli, ["run", str(spec), "-o", str(out), "--quiet"]).exit_code == 0
     result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(out), "--quiet", "--fail-on", "no-go"])
-    assert result.exit_code == 1 and "NO-GO" in result.output
+    assert result.exit_code == 1, result.output
+    verdicts = {line.split()[1]: line.split()[0] for line in result.output.splitlines() if "production score" in line}
+    assert verdicts and "GO" not in verdicts.values(), result.output
 
 
 def test_corrupt_command_matches_python_api(tmp_path: Path) -> None:
