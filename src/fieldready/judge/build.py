@@ -14,6 +14,7 @@ import numpy as np
 
 from fieldready.evaluation.evaluate import Evaluation
 from fieldready.evaluation.metrics.bootstrap import resample_indices
+from fieldready.evaluation.metrics.operating_point import IOU
 from fieldready.evaluation.metrics.registry import get_metric, metrics_for
 from fieldready.evaluation.metrics.robustness import family_summary
 from fieldready.judge.compare import compare, rank, recommend
@@ -30,13 +31,16 @@ from fieldready.judge.criteria import (
     scope_label,
     severity_note,
 )
+from fieldready.judge.envelope import model_envelopes
 from fieldready.judge.readings import read
+from fieldready.judge.repeat import repeatability_result
 from fieldready.judge.results import (
     ClassResult,
     ConditionInfo,
     ConditionResult,
     CriterionResult,
     ModelResult,
+    OperatingPointResult,
     Provenance,
     Results,
     SignoffEntry,
@@ -137,12 +141,16 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                 verdict=model_verdict(criteria),  # type: ignore[arg-type]
                 production_score=production,
                 production_ci=list(production_ci) if production_ci else None,
+                production_confidence=PRODUCTION.confidence if production_ci else None,
                 clean={k: json_number(v) for k, v in evaluation.units[(name, CLEAN)].metrics.items()},
                 robustness=_robustness(plan, name, point_get),
                 families=_families(plan, name, point_get),
                 per_class=_per_class(plan, evaluation, name),
                 criteria=criteria,
                 conditions=_conditions(plan, evaluation, name),
+                repeatability=repeatability_result(plan, evaluation, name, rep_get),
+                operating_point=_operating_point(plan, evaluation, name),
+                envelope=model_envelopes(plan, name, point_get, rep_get),
             )
         )
     models = [m.model_copy(update={"comparison": compare(plan, evaluation, m, models, rep_get, production_reps)})
@@ -176,6 +184,25 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
         provenance=provenance,
     )
     return read(results)
+
+
+def _operating_point(plan: TestPlan, evaluation: Evaluation, model: str) -> OperatingPointResult | None:
+    """The model's operating point as results.json records it (detection only)."""
+    op = evaluation.operating_points.get(model)
+    if op is None:
+        return None
+    names = plan.dataset.classes
+    return OperatingPointResult(
+        score_threshold=json_number(op.single),
+        per_class={} if op.single is not None else {names.get(c, str(c)): t for c, t in sorted(op.thresholds.items())},
+        source=op.source,
+        rule=op.rule,
+        precision_target=op.precision_target,
+        reached=op.reached,
+        clean={k: json_number(v) for k, v in op.clean.items()},
+        iou=IOU,
+        description=op.describe(names),
+    )
 
 
 def _robustness(plan: TestPlan, model: str, get: Lookup) -> dict[str, float | None]:

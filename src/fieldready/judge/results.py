@@ -22,9 +22,15 @@ __all__ = [
     "SignoffEntry",
     "CriterionResult",
     "ConditionResult",
+    "EnvelopeResult",
     "ClassResult",
+    "OperatingPointResult",
     "GalleryItem",
     "Comparison",
+    "RepeatFigure",
+    "RepeatCapture",
+    "RepeatGroup",
+    "RepeatabilityResult",
     "ModelResult",
     "ConditionInfo",
     "Recommendation",
@@ -99,6 +105,58 @@ class ConditionResult(_Model):
     drop: Number = None
 
 
+class EnvelopeResult(_Model):
+    """How far into one condition a blocking criterion holds for one model (``judge.envelope``).
+
+    ``severity`` is interpolated linearly between tested points in the condition's unit; with status
+    "passes at all tested" it is the harshest tested severity (the envelope is at least that), with
+    "fails at lowest" None (below the tested range). ``ci`` is [mild end, severe end] at
+    ``confidence``, each end with its own status in ``ci_status`` and read the same way (None below
+    the tested range, the harshest tested severity when it holds there: the end is at least that).
+    ``position``/``ci_position`` place them on the robustness curve (index among the condition's points).
+    """
+
+    condition: str
+    corruption: str
+    criterion: str
+    description: str
+    metric: str
+    kind: Literal["at_least", "at_most", "max_drop", "max_drop_vs_baseline"]
+    threshold: float
+    status: Literal["interpolated", "passes at all tested", "fails at lowest"]
+    severity: Number = None
+    ci: list[Number] | None = None
+    ci_status: list[Literal["interpolated", "passes at all tested", "fails at lowest"]] = Field(default_factory=list)
+    confidence: Number = None
+    unit: str = ""
+    relative_to: int | None = None
+    tested: list[float] = Field(default_factory=list)
+    position: Number = None
+    ci_position: list[Number] | None = None
+
+
+class OperatingPointResult(_Model):
+    """A detector's operating point: the score threshold(s) its at-the-operating-point metrics, confusion
+    counts and gallery use, and how they were set (``evaluation.metrics.operating_point``).
+
+    ``score_threshold`` is the one threshold of every class (None when classes have their own, in
+    ``per_class`` by class name). ``source``: declared in the spec, chosen by the spec's ``rule``, or
+    the default (rule max_f1 on the clean images; a fixed 0.5 on unlabelled images). ``clean``:
+    precision, recall and F1 on the clean images where a rule chose the threshold; ``reached``: whether
+    a min_precision target was met. Matching is COCO's at ``iou``.
+    """
+
+    score_threshold: Number = None
+    per_class: dict[str, float] = Field(default_factory=dict)
+    source: Literal["declared", "rule", "default"]
+    rule: str | None = None
+    precision_target: Number = None
+    reached: bool | None = None
+    clean: dict[str, Number] = Field(default_factory=dict)
+    iou: float = 0.5
+    description: str = ""
+
+
 class ClassResult(_Model):
     """Clean metrics of one class (per-class AP for detection, accuracy for classification)."""
 
@@ -120,6 +178,57 @@ class GalleryItem(_Model):
     clean_png: str = ""
     corrupted_png: str = ""
     caption: str = ""
+
+
+class RepeatFigure(_Model):
+    """A repeatability figure with its 95 % interval from a bootstrap over ``n`` groups (videos for the flip rate)."""
+
+    value: Number = None
+    ci: Interval = None
+    n: int = 0
+
+
+class RepeatCapture(_Model):
+    """One capture of a group that disagreed: its id, name (file, or ``video@time``) and the model's answer in words."""
+
+    image_id: int
+    name: str
+    answer: str
+    png: str = ""  # the capture's thumbnail, relative to the run directory
+
+
+class RepeatGroup(_Model):
+    """A group (or video) whose captures did not all get the same answer, as the report's gallery shows it.
+
+    ``shown``: up to six captures, those whose answer differs from the group's most common one first
+    (their thumbnails are written after the results are built).
+    """
+
+    name: str
+    kind: Literal["group", "video"]
+    captures: int
+    agreeing_pairs: int
+    pairs: int
+    flips: int = 0
+    transitions: int = 0
+    shown: list[RepeatCapture] = Field(default_factory=list)
+
+
+class RepeatabilityResult(_Model):
+    """A model's repeatability on real captures, beside its synthetic stability.
+
+    ``figures``: ``repeatability``, ``agreement`` and ``video_flip_rate`` (registry rows of scope
+    repeatability); ``synthetic``: the stability metrics (flip rate, consistency) averaged over every
+    corrupted point, for comparison; ``threshold``: the detection score threshold answers were taken at.
+    """
+
+    groups: int
+    videos: int
+    captures: int
+    figures: dict[str, RepeatFigure] = Field(default_factory=dict)
+    synthetic: dict[str, Number] = Field(default_factory=dict)
+    threshold: str = ""
+    disagreeing: list[RepeatGroup] = Field(default_factory=list)
 
 
 class Significance(_Model):
@@ -162,6 +271,8 @@ class ModelResult(_Model):
     rank: int | None = None
     production_score: Number = None
     production_ci: Interval = None
+    # The confidence of production_ci (the criterion row of a production_score criterion uses its own).
+    production_confidence: Number = None
     clean: dict[str, Number]
     robustness: dict[str, Number] = Field(default_factory=dict)
     # Mean primary metric per corruption family (ConditionInfo.family), for the report's family bars.
@@ -169,8 +280,14 @@ class ModelResult(_Model):
     per_class: list[ClassResult] = Field(default_factory=list)
     criteria: list[CriterionResult] = Field(default_factory=list)
     conditions: list[ConditionResult] = Field(default_factory=list)
+    # Operating envelope: per condition and blocking criterion, the harshest severity it still holds at.
+    envelope: list[EnvelopeResult] = Field(default_factory=list)
+    # Detection: the score threshold the model is judged at (precision, recall, … and the gallery).
+    operating_point: OperatingPointResult | None = None
     gallery: list[GalleryItem] = Field(default_factory=list)
     comparison: Comparison | None = None
+    # Repeated real captures (spec's repeatability:): figures with intervals and the groups that disagreed.
+    repeatability: RepeatabilityResult | None = None
     error: str | None = None
     # Sentences saying what would flip this model's verdict (or how close the closest call is).
     change: list[str] = Field(default_factory=list)
