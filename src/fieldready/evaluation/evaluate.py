@@ -16,6 +16,7 @@ from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.evaluation.metrics.classification import ClassificationUnit
 from fieldready.evaluation.metrics.confusion import detection_confusion
 from fieldready.evaluation.metrics.detection import DetectionUnit
+from fieldready.evaluation.metrics.operating_point import OperatingPoint, resolve
 from fieldready.evaluation.metrics.registry import MetricDef, Resampled, class_metrics, metrics_for
 from fieldready.execution.store import ResultStore
 from fieldready.plan import CLEAN, Point, TestPlan
@@ -40,6 +41,8 @@ class Evaluation:
 
     plan: TestPlan
     units: dict[tuple[str, str], UnitResult]
+    #: detection: each model's score thresholds, chosen once on the clean images (``metrics.operating_point``)
+    operating_points: dict[str, OperatingPoint] = field(default_factory=dict)
 
     def metric(self, model: str, point: str, name: str) -> float | None:
         return self.units[(model, point)].metrics.get(name)
@@ -111,9 +114,11 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
     """Metrics of every unit of the plan, from the store."""
     units: dict[tuple[str, str], UnitResult] = {}
     labelled = plan.dataset.labelled
+    operating: dict[str, OperatingPoint] = {}
     if plan.spec.task == "detection":
         category_ids = sorted(plan.dataset.classes) or _predicted_categories(plan, store)
         clean_detections: dict[str, list[ImageDetections]] = {}
+        class_ids = {name: i for i, name in plan.dataset.classes.items()}
         for point in plan.points:
             targets = targets_of(plan, store, point.key) if labelled else None
             for model in plan.models:
@@ -121,10 +126,15 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                 if point.key == CLEAN:
                     clean_detections[model.name] = detections
                 unit = DetectionUnit(detections, category_ids=category_ids, targets=targets,
-                                     clean=clean_detections[model.name])
+                                     clean=clean_detections[model.name], operating_point=operating.get(model.name))
+                if point.key == CLEAN:  # the operating point is chosen once, on the clean images
+                    tables = unit.coco.match_tables() if labelled else None
+                    declared = getattr(model.spec, "operating_point", None)
+                    unit.operating_point = operating[model.name] = resolve(declared, tables=tables, class_ids=class_ids)
                 metrics, per_class = measure(plan, point, unit, unit.class_ids)
-                if labelled and point.key == CLEAN:  # the detection-aware confusion counts of the clean table
-                    confusion = detection_confusion(targets, detections, category_ids=category_ids)  # type: ignore[arg-type]
+                if labelled and point.key == CLEAN:  # the confusion counts of the clean table, at the operating point
+                    confusion = detection_confusion(targets, detections, category_ids=category_ids,  # type: ignore[arg-type]
+                                                    score_threshold=operating[model.name].threshold_of)
                     for c, counts in confusion.per_class.items():
                         per_class.setdefault(c, {}).update(
                             tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
@@ -145,4 +155,4 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                 unit = ClassificationUnit(labels, logits, clean_top1=clean_top1[model.name])
                 metrics, per_class = measure(plan, point, unit, unit.class_ids)
                 units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
-    return Evaluation(plan, units)
+    return Evaluation(plan, units, operating_points=operating)

@@ -198,11 +198,19 @@ def _class_id(plan: TestPlan, name: str | None) -> int | None:
 
 
 def proportion_trials(plan: TestPlan, criterion: Criterion) -> int | None:
-    """The number of images a criterion's value is a rate over (its interval is never narrower than
-    Clopper–Pearson's), or None when the value is not a plain rate (AP, drops, aggregates)."""
+    """The number of images (for detection: ground-truth objects) a criterion's value is a rate over (its
+    interval is never narrower than Clopper–Pearson's), or None when the value is not a plain rate (AP,
+    drops, aggregates)."""
     row = lookup(plan.spec.task, criterion.metric)
     if criterion.kind not in ("at_least", "at_most") or row is None or not row.rate:
         return None
+    if plan.spec.task == "detection":  # a detection rate (recall, miss rate) is a share of non-crowd objects
+        class_id = _class_id(plan, criterion.class_)
+        objects = 0
+        for t in plan.dataset.targets.values():
+            real = ~np.asarray(t.iscrowd, dtype=bool)
+            objects += int(np.count_nonzero(real if class_id is None else real & (np.asarray(t.labels) == class_id)))
+        return objects or None
     if criterion.class_ is None:
         return len(plan.dataset.records) or None
     class_id = _class_id(plan, criterion.class_)

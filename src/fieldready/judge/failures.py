@@ -19,32 +19,45 @@ from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord, ImageTargets
 from fieldready.evaluation.evaluate import detections_of, targets_of
 from fieldready.evaluation.metrics.classification import softmax
-from fieldready.evaluation.metrics.failures import change_scores, classification_change_scores
+from fieldready.evaluation.metrics.failures import answer_changes, classification_change_scores
+from fieldready.evaluation.metrics.operating_point import FALLBACK_THRESHOLD, OperatingPoint, fixed_point
 from fieldready.execution.runner import corrupt_point
 from fieldready.execution.store import ResultStore
-from fieldready.judge.results import GalleryItem, Panel, Results
+from fieldready.judge.results import GalleryItem, OperatingPointResult, Panel, Results
 from fieldready.plan import CLEAN, TestPlan
 
-__all__ = ["PER_MODEL", "Failure", "Panel", "mine_failures", "failure_gallery"]
+__all__ = ["PER_MODEL", "Failure", "Panel", "mine_failures", "failure_gallery", "operating_point_of"]
 
 PER_MODEL = 4
 _CHANGE = {
-    "detection": "change vs clean (1 − F1 of matched boxes)",
+    "detection": "change vs clean at the operating point (1 − IoU·score-weighted agreement)",
     "classification": "change vs clean (top-1 flipped + probability moved)",
 }
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One mined failure: an image whose output changed by ``score`` at ``point`` (a point key)."""
+    """One mined failure: an image whose output changed by ``score`` at ``point`` (a point key).
+
+    ``mass`` breaks ties between equal scores: for a detector the score mass that changed (losing
+    three confident boxes outranks losing one weak box); 0 for a classifier.
+    """
 
     score: float
     image_id: int
     point: str
+    mass: float = 0.0
 
 
-def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL) -> list[Failure]:
-    """The ``top`` largest changes vs clean, one per image, the worst of each condition first."""
+def mine_failures(
+    plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL, operating_point: OperatingPoint | None = None
+) -> list[Failure]:
+    """The ``top`` largest changes vs clean, one per image, the worst of each condition first.
+
+    A detector's change is measured at its ``operating_point`` (None: ``FALLBACK_THRESHOLD``), with
+    ``operating_point.answer_change``: continuous, so the picks are the images whose answer changed
+    most, ties broken by the score mass changed and only then by image id.
+    """
     clean = store.predictions(model, CLEAN)
     ids = sorted(clean)
     detection = plan.spec.task == "detection"
@@ -54,11 +67,12 @@ def mine_failures(plan: TestPlan, store: ResultStore, model: str, *, top: int = 
         for point in condition.points:
             rows = store.predictions(model, point.key)
             if detection:
-                scores = change_scores(reference, detections_of(rows))
+                scores = answer_changes(reference, detections_of(rows), point=operating_point)
             else:
-                scores = classification_change_scores(reference, np.stack([rows[i] for i in ids]))
-            candidates += [Failure(float(s), i, point.key) for s, i in zip(scores, ids)]
-    candidates.sort(key=lambda c: (-c.score, c.image_id, c.point))
+                changes = classification_change_scores(reference, np.stack([rows[i] for i in ids]))
+                scores = np.stack([changes, np.zeros_like(changes)], axis=1)
+            candidates += [Failure(float(s), i, point.key, float(m)) for (s, m), i in zip(scores, ids)]
+    candidates.sort(key=lambda c: (-c.score, -c.mass, c.image_id, c.point))
     # Spread the examples over conditions: the worst image of each condition first, then the rest.
     condition_of = {p.key: c.name for c in plan.conditions for p in c.points}
     firsts, seen_conditions = [], set()
@@ -84,9 +98,11 @@ def failure_gallery(
     records = {r.image_id: r for r in plan.dataset.records}
     galleries: dict[str, list[GalleryItem]] = {}
     panels: list[Panel] = []
+    op_results = {m.name: getattr(m, "operating_point", None) for m in results.models}
     for entry in plan.models:
         items = []
-        for n, failure in enumerate(mine_failures(plan, store, entry.name)):
+        op = operating_point_of(plan, op_results.get(entry.name)) if plan.spec.task == "detection" else None
+        for n, failure in enumerate(mine_failures(plan, store, entry.name, operating_point=op)):
             point = plan.point(failure.point)
             record = records[failure.image_id]
             stem = f"gallery/{_stem(entry.name)}-{n}"
@@ -101,7 +117,7 @@ def failure_gallery(
                 f"{_CHANGE[plan.spec.task]} {failure.score:.2f}",
             )
             items.append(item)
-            panels += _panels(plan, store, entry.name, record, failure, item, device)
+            panels += _panels(plan, store, entry.name, record, failure, item, device, op)
         galleries[entry.name] = items
     models = [m.model_copy(update={"gallery": galleries.get(m.name, [])}) for m in results.models]
     return results.model_copy(update={"models": models}), panels
@@ -109,9 +125,9 @@ def failure_gallery(
 
 def _panels(
     plan: TestPlan, store: ResultStore, model: str, record: ImageRecord, failure: Failure, item: GalleryItem,
-    device: torch.device,
+    device: torch.device, op: OperatingPoint | None = None,
 ) -> list[Panel]:
-    """The clean and the corrupted panel of one failure."""
+    """The clean and the corrupted panel of one failure; a detector's boxes only at or above its operating point."""
     image_id = record.image_id
     clean_img = decode_images([record], device)
     corrupted = corrupt_point(clean_img, plan.point(failure.point), [image_id], seed=plan.seed).images
@@ -126,8 +142,9 @@ def _panels(
                 if plan.dataset.labelled
                 else ImageTargets(image_id, np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
             )
+            shown = (op or fixed_point(FALLBACK_THRESHOLD)).keep(pred[:, 4], pred[:, 5].astype(np.int64))
             out.append(Panel(path, pixels, dict(plan.dataset.classes), gt_boxes=target.boxes, gt_labels=target.labels,
-                             boxes=pred[:, :4], scores=pred[:, 4], labels=pred[:, 5].astype(np.int64)))
+                             boxes=pred[shown, :4], scores=pred[shown, 4], labels=pred[shown, 5].astype(np.int64)))
         else:
             probs = softmax(pred[None])[0]
             clean_answer = int(preds[0].argmax())  # unlabelled data: the clean answer stands in for the label
@@ -135,6 +152,17 @@ def _panels(
                              true_label=record.label if record.label is not None else clean_answer,
                              pred_label=int(probs.argmax()), prob=float(probs.max())))
     return out
+
+
+def operating_point_of(plan: TestPlan, result: OperatingPointResult | None) -> OperatingPoint:
+    """The operating point results.json records for a model, as the thresholds the gallery applies."""
+    if result is None:
+        return fixed_point(FALLBACK_THRESHOLD, source="default")
+    if result.per_class:
+        ids = {name: i for i, name in plan.dataset.classes.items()}
+        return fixed_point({ids[name]: t for name, t in result.per_class.items() if name in ids})
+    threshold = result.score_threshold
+    return fixed_point(FALLBACK_THRESHOLD if threshold is None else float(threshold))
 
 
 def _to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -89,6 +89,7 @@ def _check_models(loaded: LoadedSpec) -> list[SpecError]:
         if kind is None:
             errors.append(loc.error(("models", i, "kind"), unknown_kind(model.kind)))
             continue
+        errors += _check_operating_point(loaded, i, model)
         problem = kind.field_problem(model)
         if problem is not None:
             errors.append(loc.error(("models", i), problem))
@@ -102,6 +103,31 @@ def _check_models(loaded: LoadedSpec) -> list[SpecError]:
                     f" (it takes {', '.join(kind.options.model_fields)})" if kind.options.model_fields else
                     " (it takes no options)" if err["type"] == "extra_forbidden" else "")))
     return errors
+
+
+def _check_operating_point(loaded: LoadedSpec, i: int, model) -> list[SpecError]:  # noqa: ANN001 - a spec ModelSpec
+    """A model's operating_point: detection only, a rule needs labels, per-class thresholds name every class."""
+    op, spec, loc = model.operating_point, loaded.spec, loaded.located
+    path = ("models", i, "operating_point")
+    if op is None:
+        return []
+    if spec.task != "detection":
+        return [loc.error(path, f"model {model.name!r}: operating_point is for detection models; remove it")]
+    if op.rule is not None and spec.dataset.format == "images":
+        return [loc.error((*path, "rule"), f"model {model.name!r}: rule {op.rule} chooses the threshold on labelled "
+                          "clean images, but dataset.format is 'images' (unlabelled); give score_threshold instead")]
+    if isinstance(op.score_threshold, dict):
+        classes = dataset_classes(loaded)
+        if classes is not None:
+            unknown = [c for c in op.score_threshold if c not in classes]
+            if unknown:
+                return [loc.error((*path, "score_threshold", unknown[0]),
+                                  f"model {model.name!r}: " + _unknown("class", unknown[0], classes))]
+            missing = [c for c in classes if c not in op.score_threshold]
+            if missing:
+                return [loc.error((*path, "score_threshold"), f"model {model.name!r}: per-class score_threshold has no "
+                                  f"threshold for {', '.join(missing)}; give every class one, or one number for all")]
+    return []
 
 
 def _check_paths(loaded: LoadedSpec) -> list[SpecError]:
@@ -218,8 +244,10 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
         if metric.scope == "class" and crit.class_ is None:
             errors.append(loc.error(path, f"metric '{crit.metric}' is per class; add class: <name>"))
         if crit.class_ is not None:
-            if metric.scope != "class":
-                errors.append(loc.error((*path, "class"), f"metric '{crit.metric}' is not per class; use ap/accuracy or remove class"))
+            if metric.scope != "class" and not metric.per_class:
+                per_class = [r.name for r in metrics_for(spec.task, criterion=True) if r.scope == "class" or r.per_class]
+                errors.append(loc.error((*path, "class"), f"metric '{crit.metric}' is not per class; use one of "
+                                        f"{', '.join(per_class)} or remove class"))
             elif classes is not None and crit.class_ not in classes:
                 errors.append(loc.error((*path, "class"), _unknown("class", crit.class_, classes)))
         if metric.scope == "stability" and crit.on in ("clean", "all"):

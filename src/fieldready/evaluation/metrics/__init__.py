@@ -2,7 +2,8 @@
 
 ``registry.py`` holds one row per metric (name, tasks, scope, direction, label, unit, and how its
 value and bootstrap replicates are computed); importing this package registers the built-in rows
-from ``detection`` (COCO AP family), ``classification``, ``stability`` (flip rate, consistency)
+from ``detection`` (COCO AP family), ``operating_point`` (precision, recall, F1, miss rate and false
+alarms at a detector's score threshold), ``classification``, ``stability`` (flip rate, consistency)
 and ``robustness`` (mPC, rPC, mCE, relative mCE, production score). Every metric is a pure
 function over NumPy arrays; nothing here imports torch or a fieldready stage, so the spec stage
 reads the registry to validate criteria.
@@ -11,7 +12,7 @@ reads the registry to validate criteria.
 from __future__ import annotations
 
 # Registration order is the order of the metric tables: per-unit metrics, stability, then aggregates.
-from fieldready.evaluation.metrics import classification, detection, stability  # isort: skip
+from fieldready.evaluation.metrics import classification, detection, operating_point, stability  # isort: skip
 from fieldready.evaluation.metrics import robustness  # isort: skip
 from fieldready.evaluation.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
 from fieldready.evaluation.metrics.classification import (
@@ -62,6 +63,7 @@ __all__ = [
     "higher_is_better",
     "classification",
     "detection",
+    "operating_point",
     "robustness",
     "stability",
     "DetectionEval",

@@ -8,7 +8,7 @@ unmatched detection of another class covers it at the same IoU — the model saw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,9 +70,14 @@ def detection_confusion(
     *,
     category_ids: Sequence[int],
     iou_threshold: float = 0.5,
-    score_threshold: float = 0.5,
+    score_threshold: float | Callable[[np.ndarray], np.ndarray] = 0.5,
 ) -> DetectionConfusion:
-    """TP / FP / FN / wrong-class counts per category id over all images (see module docstring)."""
+    """TP / FP / FN / wrong-class counts per category id over all images (see module docstring).
+
+    ``score_threshold`` is one number, or a function of the detections' labels giving each one's
+    threshold (an operating point's ``threshold_of``, for per-class thresholds).
+    """
+    threshold_of = score_threshold if callable(score_threshold) else (lambda labels: score_threshold)
     check_image_sets(targets, detections)
     cats = sorted(int(c) for c in set(category_ids))
     out = {c: ClassConfusion() for c in cats}
@@ -80,7 +85,7 @@ def detection_confusion(
     dets = {d.image_id: d for d in detections}
     for t in targets:
         d = dets.get(t.image_id)
-        keep = (d.scores >= score_threshold) & np.isin(d.labels, cats) if d is not None else np.zeros(0, bool)
+        keep = (d.scores >= threshold_of(d.labels)) & np.isin(d.labels, cats) if d is not None else np.zeros(0, bool)
         order = np.argsort(-d.scores[keep], kind="mergesort") if d is not None else np.zeros(0, int)
         d_box = xyxy_to_xywh(d.boxes[keep][order]) if d is not None else np.zeros((0, 4))
         d_lab = d.labels[keep][order] if d is not None else np.zeros(0, np.int64)
@@ -108,4 +113,4 @@ def detection_confusion(
                 out[int(g_lab[g])].wrong_class += 1
                 pred = int(d_lab[other[np.argmax(iou[other, g])]])
                 pairs[(int(g_lab[g]), pred)] = pairs.get((int(g_lab[g]), pred), 0) + 1
-    return DetectionConfusion(out, pairs, iou_threshold, score_threshold)
+    return DetectionConfusion(out, pairs, iou_threshold, score_threshold if not callable(score_threshold) else float("nan"))

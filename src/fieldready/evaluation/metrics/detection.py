@@ -14,7 +14,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from fieldready.evaluation.metrics.coco_format import (
 )
 from fieldready.evaluation.metrics.match_tables import MatchTables, build_match_tables, table_replicates
 from fieldready.evaluation.metrics.registry import MetricDef, get_metric, metrics_for, register_metric
+
+if TYPE_CHECKING:
+    from fieldready.evaluation.metrics.operating_point import OperatingPoint
 
 __all__ = [
     "COCO_METRICS",
@@ -257,8 +260,9 @@ class DetectionUnit:
     """One model's detections at one point and what they are measured against (``Resampled``).
 
     ``targets`` are the point's ground truth (None on unlabelled images); ``clean`` the same model's
-    clean detections, the reference of the stability metrics. Each COCO evaluation runs once, on
-    first use, and serves every metric's value and replicates.
+    clean detections, the reference of the stability metrics; ``operating_point`` the model's score
+    thresholds for the metrics at the operating point (None: chosen by max F1 on this unit's own
+    images). Each COCO evaluation runs once, on first use, and serves every metric's value and replicates.
     """
 
     task = "detection"
@@ -270,7 +274,9 @@ class DetectionUnit:
         category_ids: Sequence[int],
         targets: Sequence[ImageTargets] | None = None,
         clean: Sequence[ImageDetections] | None = None,
+        operating_point: OperatingPoint | None = None,
     ) -> None:
+        self.operating_point = operating_point
         self.detections = list(detections)
         self.category_ids = sorted(int(c) for c in set(category_ids))
         self.targets = None if targets is None else list(targets)

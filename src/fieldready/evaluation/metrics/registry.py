@@ -84,8 +84,9 @@ class MetricDef:
         description: one sentence saying what is measured.
         unit: the display unit ("" for a plain fraction).
         fraction: the value is a fraction in [0, 1], so an ``at_least: 80`` is a percentage mistake.
-        rate: the value is a share of images (of a class's images, per class), so its interval is
-            never narrower than Clopper–Pearson's for that many trials.
+        rate: the value is a share of images (of a class's images, per class; for detection, of
+            non-crowd ground-truth objects), so its interval is never narrower than Clopper–Pearson's
+            for that many trials.
         per_class: a unit metric that is also measured per class (the clean per-class table).
         criterion: a criterion may name it (the rest are shown, not judged).
         needs_labels: it compares predictions with ground truth (not on an unlabelled folder).
