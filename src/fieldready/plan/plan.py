@@ -217,7 +217,8 @@ class TestPlan:
         return {
             "core": self.core_hash,
             "models": {
-                m.name: {"hash": m.file_hash, "input": m.spec.input.model_dump(mode="json"), "parts": dict(m.parts)}
+                m.name: {"hash": m.file_hash, "input": m.spec.input.model_dump(mode="json"), **_output_identity(m.spec),
+                         "parts": dict(m.parts)}
                 for m in self.models
             },
             "plugins": {p.module: {"hash": p.hash, "parts": dict(p.parts)} for p in self.plugins},
@@ -301,7 +302,8 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         "task": spec.task,
         "data_hash": data_hash,
         "models": [
-            {"name": m.name, "hash": m.file_hash, "input": m.spec.input.model_dump(mode="json")} for m in models
+            {"name": m.name, "hash": m.file_hash, "input": m.spec.input.model_dump(mode="json"), **_output_identity(m.spec)}
+            for m in models
         ],
         "plugins": [{"module": p.module, "hash": p.hash} for p in plugins],
         "points": [{"key": p.key, "steps": [asdict(s) for s in p.steps], "relative_to": p.relative_to} for p in points],
@@ -401,6 +403,11 @@ def _steps_key(steps: tuple[Step, ...]) -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def _output_identity(model: ModelSpec) -> dict:
+    """A declared ``output:`` block as it enters the plan hash (decoding and NMS change the predictions); none: nothing."""
+    return {"output": model.output.model_dump(mode="json")} if model.output is not None else {}
 
 
 def _model_entry(loaded: LoadedSpec, model: ModelSpec) -> ModelEntry:

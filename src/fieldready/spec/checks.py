@@ -12,8 +12,10 @@ from pydantic import ValidationError
 
 from fieldready import corruptions
 from fieldready.data.dataset import spec_class_names
-from fieldready.errors import CorruptionError, SpecError, SpecErrors
+from fieldready.errors import CorruptionError, DataError, SpecError, SpecErrors
 from fieldready.evaluation.metrics.registry import TASKS, MetricDef, lookup, metrics_for
+from fieldready.data.coco import coco_classes
+from fieldready.execution.models.convention_spec import CLASSIFICATION_FORMATS, DETECTION_FORMATS, resolve_labels
 from fieldready.execution.models.kinds import find_kind
 from fieldready.execution.models.kinds.registry import unknown_kind
 from fieldready.spec.loaded import LoadedSpec
@@ -58,6 +60,7 @@ def check_spec(loaded: LoadedSpec) -> list[str]:
     errors += _check_paths(loaded)
 
     errors += _check_models(loaded)
+    errors += _check_outputs(loaded)
     model_names = [m.name for m in spec.models]
     for i, name in enumerate(model_names):
         if name in model_names[:i]:
@@ -128,6 +131,49 @@ def _check_operating_point(loaded: LoadedSpec, i: int, model) -> list[SpecError]
                 return [loc.error((*path, "score_threshold"), f"model {model.name!r}: per-class score_threshold has no "
                                   f"threshold for {', '.join(missing)}; give every class one, or one number for all")]
     return []
+
+
+def _check_outputs(loaded: LoadedSpec) -> list[SpecError]:
+    """Each declared ``output:`` fits the task, and its ``labels`` name classes the dataset has (both sides named)."""
+    spec, loc = loaded.spec, loaded.located
+    errors: list[SpecError] = []
+    classes: dict[int, str] | None = None
+    for i, model in enumerate(spec.models):
+        output = model.output
+        if output is None:
+            continue
+        allowed = CLASSIFICATION_FORMATS if spec.task == "classification" else DETECTION_FORMATS
+        if output.format not in allowed:
+            errors.append(loc.error(("models", i, "output", "format"), f"output format {output.format!r} is for "
+                                    f"{'detection' if spec.task == 'classification' else 'classification'}; a {spec.task} "
+                                    f"model's output is one of {', '.join(allowed)}"))
+            continue
+        if output.labels == "from_dataset" or spec.dataset.format == "images":
+            continue
+        if classes is None:
+            classes = _dataset_class_ids(loaded) or {}
+        if not classes:
+            continue  # unreadable dataset: its loader names the problem
+        try:
+            resolve_labels(output.labels, classes, classification=spec.task == "classification")
+        except SpecError as exc:
+            errors.append(loc.error(("models", i, "output", "labels"), f"model {model.name!r}: {exc.message}"))
+    return errors
+
+
+def _dataset_class_ids(loaded: LoadedSpec) -> dict[int, str] | None:
+    """The dataset's category id → name as its loader numbers them (COCO's own ids, VOC from 1, others from 0)."""
+    names = dataset_classes(loaded)
+    if names is None:
+        return None
+    ds = loaded.spec.dataset
+    if ds.format == "coco" and not ds.classes:
+        try:
+            return coco_classes(loaded.resolve(ds.annotations))  # type: ignore[arg-type]
+        except DataError:
+            return None
+    start = 1 if ds.format == "voc" else 0
+    return {start + k: name for k, name in enumerate(names)}
 
 
 def _check_paths(loaded: LoadedSpec) -> list[SpecError]:

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fieldready.execution.models.convention_spec import InputConvention, OutputConvention
+
 __all__ = [
     "SeverityRange",
     "Step",
@@ -172,51 +174,9 @@ class Dataset(_Strict):
         return self
 
 
-class ModelInput(_Strict):
-    """How fieldready feeds the model: resize to ``size`` (omitted: native), colour order, normalisation."""
-
-    size: tuple[Side, Side] | None = None
-    color: Literal["rgb", "bgr"] = "rgb"
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
-
-    @field_validator("std")
-    @classmethod
-    def _std_positive(cls, std: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
-        if std is not None and min(std) <= 0:
-            raise ValueError(f"std values divide the image, so each must be > 0, got {list(std)}")
-        return std
-
-    @model_validator(mode="after")
-    def _mean_std_together(self) -> "ModelInput":
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("give mean and std together (normalisation x' = (x - mean) / std on [0, 1] images)")
-        return self
-
-
-class OperatingPoint(_Strict):
-    """A detector's score threshold: fixed (one number, or one per class name), or a rule applied once on clean data.
-
-    ``rule: max_f1`` picks the threshold with the highest F1 on the clean images; ``rule:
-    min_precision`` with ``precision: x`` the lowest threshold whose clean precision is >= x (the most
-    recall at that precision). Omitted on a model: ``rule: max_f1``.
-    """
-
-    score_threshold: float | dict[str, float] | None = None
-    rule: Literal["max_f1", "min_precision"] | None = None
-    precision: float | None = Field(default=None, gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _one_form(self) -> "OperatingPoint":
-        if (self.score_threshold is None) == (self.rule is None):
-            raise ValueError("give exactly one of score_threshold: <number or {class: number}> or rule: max_f1 | min_precision")
-        if self.rule == "min_precision" and self.precision is None:
-            raise ValueError("rule: min_precision needs precision: <fraction>, e.g. precision: 0.9")
-        if self.rule != "min_precision" and self.precision is not None:
-            raise ValueError("precision: is read only with rule: min_precision; remove it or set that rule")
-        if isinstance(self.score_threshold, dict) and not self.score_threshold:
-            raise ValueError("score_threshold per class needs at least one {class name: threshold}")
-        return self
+#: How fieldready feeds a model (size, resize mode, colour order, value range, mean/std, dtype); one
+#: definition, shared with the execution stage's ``conventions`` (it imports no torch).
+ModelInput = InputConvention
 
 
 class ModelSpec(_Strict):
@@ -234,7 +194,10 @@ class ModelSpec(_Strict):
     #: detection only: the score threshold the metrics at the operating point, the confusion counts and
     #: the gallery use; omitted: rule max_f1 on the clean images (see ``OperatingPoint``).
     operating_point: OperatingPoint | None = None
-    input: ModelInput = Field(default_factory=ModelInput)
+    input: InputConvention = Field(default_factory=InputConvention)
+    #: What the model returns (``torchvision``, ``yolo``, ``detr``, ``logits``, ``probabilities``) and how its
+    #: classes map to the dataset's; omitted: torchvision dicts with category ids, or logits in class order.
+    output: OutputConvention | None = None
 
     @field_validator("name")
     @classmethod

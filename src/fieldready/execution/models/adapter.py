@@ -1,4 +1,4 @@
-"""Run a loaded model on a batch: resize and normalise as declared, check the output, map boxes back.
+"""Run a loaded model on a batch: prepare its declared input, decode its declared output, check it, map boxes back.
 
 Every output is checked on the call that produced it — shape, count, finiteness, labels — so a broken
 model stops the run on its first batch with a message naming the model, the images and what came
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from fieldready.data.dataset import Dataset
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
+from fieldready.execution.models.convention_spec import CLASSIFICATION_FORMATS, DETECTION_FORMATS, resolve_labels
+from fieldready.execution.models.conventions import Transform, decode_output, prepare_input
 from fieldready.execution.models.kinds import find_kind, kind_names
 from fieldready.spec.models import ModelSpec
 
@@ -119,26 +120,20 @@ class Adapter:
         self.device = device
         self.task = task
         self.classes = dict(classes or {})
-        inp = spec.input
-        self._mean = torch.tensor(inp.mean, device=device).view(1, 3, 1, 1) if inp.mean else None
-        self._std = torch.tensor(inp.std, device=device).view(1, 3, 1, 1) if inp.std else None
         self._category_ids = torch.tensor(sorted(self.classes), dtype=torch.int64, device=device)
+        output = spec.output
+        # model class index → dataset category id; None: from_dataset (or no output block, or unlabelled data)
+        self.mapping = (resolve_labels(output.labels, self.classes, classification=task == "classification",
+                                       key=f"models.{spec.name}.output.labels")
+                        if output is not None and self.classes else None)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Resize, reorder and normalise ``[N, 3, H, W]`` images in [0, 1] as the spec declares."""
-        x = images
-        size = self.spec.input.size
-        if size is not None and tuple(x.shape[-2:]) != tuple(size):
-            x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-        if self.spec.input.color == "bgr":
-            x = x.flip(1)
-        if self._mean is not None:
-            x = (x - self._mean) / self._std
-        return x
+    def prepare(self, images: torch.Tensor) -> tuple[torch.Tensor, Transform]:
+        """Turn ``[N, 3, H, W]`` images in [0, 1] into the model's declared input; the transform maps boxes back."""
+        return prepare_input(images, self.spec.input)
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor, *, where: BatchWhere | None = None) -> torch.Tensor | BatchDetections:
@@ -148,7 +143,7 @@ class Adapter:
         output contract ends in a ModelError on this call.
         """
         where = where or BatchWhere()
-        x = self.prepare(images)
+        x, transform = self.prepare(images)
         try:
             out = self.fn(x)
         except (Exception, SystemExit) as exc:  # the user's model may raise anything, even sys.exit
@@ -158,11 +153,27 @@ class Adapter:
                 f"model {self.name!r} {verb} on {where}, input {list(x.shape)}; "
                 "finished batches are saved — fix the model and run the same command again"
             ) from None
+        if self.spec.output is not None:
+            return self._declared(out, transform, where)
         if self.task == "classification":
             return self._logits(out, x.shape[0], where)
-        scale_x = images.shape[-1] / x.shape[-1]
-        scale_y = images.shape[-2] / x.shape[-2]
-        return self._detections(out, x.shape[0], scale_x, scale_y, where)
+        return self._detections(out, x.shape[0], transform, where)
+
+    def _declared(self, out: object, transform: Transform, where: BatchWhere) -> torch.Tensor | BatchDetections:
+        """Decode an output of a declared format (``output:``), then check it as any other model's."""
+        output = self.spec.output
+        assert output is not None  # noqa: S101 - the caller's branch
+        if (output.format in CLASSIFICATION_FORMATS) != (self.task == "classification"):
+            raise ModelError(f"model {self.name!r}: output format {output.format!r} does not fit a {self.task} spec; use "
+                             f"{' or '.join(CLASSIFICATION_FORMATS if self.task == 'classification' else DETECTION_FORMATS)}")
+        said = f"model {self.name!r} on {where}"
+        result = decode_output(out, output, transform, classes=self.classes, mapping=self.mapping, where=said)
+        if isinstance(result, torch.Tensor):
+            return self._logits(result, result.shape[0], where)
+        dets = BatchDetections(result.index.to(self.device), result.boxes.to(self.device).float(),
+                               result.scores.to(self.device).float(), result.labels.to(self.device).long())
+        self._check_values(dets.boxes, dets.scores, dets.labels, dets.index, where)
+        return dets
 
     def _fail(self, where: BatchWhere, got: str, expected: str, *, image: int | None = None) -> ModelError:
         """``model 'm' returned <got> on <point>, <images>; expected <expected>``."""
@@ -194,7 +205,7 @@ class Adapter:
             )
         return logits
 
-    def _detections(self, out: object, n: int, scale_x: float, scale_y: float, where: BatchWhere) -> BatchDetections:
+    def _detections(self, out: object, n: int, transform: Transform, where: BatchWhere) -> BatchDetections:
         if not isinstance(out, (list, tuple)) or len(out) != n or not all(isinstance(d, dict) for d in out):
             got = f"a list of {len(out)}" if isinstance(out, (list, tuple)) else _shape(out)
             raise self._fail(where, got, f"a list of {n} dicts with boxes [K, 4], scores [K] and labels [K], one per image")
@@ -205,8 +216,8 @@ class Adapter:
         scores = torch.cat([p[1].to(self.device).float() for p in parts])
         raw_labels = torch.cat([p[2].to(self.device) for p in parts])
         self._check_values(boxes, scores, raw_labels, index, where)
-        scale = torch.tensor([scale_x, scale_y, scale_x, scale_y], device=self.device)
-        return BatchDetections(index, boxes * scale, scores, raw_labels.long())
+        # boxes in model-input pixels → the image's (undoing a letterbox); not clipped, as before conventions existed
+        return BatchDetections(index, transform.to_original(boxes, index, clip=False).to(self.device), scores, raw_labels.long())
 
     def _image_tensors(self, d: dict, where: BatchWhere, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One image's boxes, scores and labels with their shapes checked (no device sync).

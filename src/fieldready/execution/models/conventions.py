@@ -471,13 +471,13 @@ def decode_output(out: object, spec: OutputConvention, transform: Transform, *, 
     n = transform.scale.shape[0]
     if spec.format in CLASSIFICATION_FORMATS:
         logits = decode_classification(out, n, kind=spec.format, where=where)
-        return map_class_logits(logits, mapping, classes, where=where)
+        return map_class_logits(logits, mapping, classes, where=where) if classes else logits
     size = transform.input_size
     if isinstance(spec, YoloOutput):
         dets = decode_yolo(out, n, layout=spec.layout, boxes=spec.boxes, normalized=spec.normalized,
                            score_threshold=spec.score_threshold, iou_threshold=spec.iou_threshold,
                            max_detections=spec.max_detections, input_size=size, where=where,
-                           num_classes=len(classes) if mapping is None else None)
+                           num_classes=len(classes) if mapping is None and classes else None)
     elif isinstance(spec, DetrOutput):
         dets = decode_detr(out, n, boxes=spec.boxes, normalized=spec.normalized, score_threshold=spec.score_threshold,
                            max_detections=spec.max_detections, input_size=size, where=where)
@@ -489,6 +489,6 @@ def decode_output(out: object, spec: OutputConvention, transform: Transform, *, 
     dets.boxes = transform.to_original(dets.boxes, dets.index)
     dets.scores = dets.scores.to(transform.scale.device)
     dets.labels = dets.labels.to(transform.scale.device)
-    if isinstance(spec, TorchvisionOutput) and mapping is None:
-        return dets
+    if (isinstance(spec, TorchvisionOutput) and mapping is None) or not classes:
+        return dets  # torchvision's labels are category ids already; unlabelled data keeps the model's own indices
     return map_detection_labels(dets, mapping, classes, where=where)

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from fieldready.errors import ModelError
 from fieldready.execution.models.batching import run_in_batches
+from fieldready.execution.models.kinds.registry import ModelFields, ModelKind, NoOptions, register_kind
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ExportedModel", "load_exported"]
+__all__ = ["KIND", "ExportedModel", "load_exported", "load_exported_kind"]
 
 
 class ExportedModel:
@@ -93,3 +94,18 @@ def load_exported(path: Path, *, device: "torch.device") -> ExportedModel:
     module = program.module()
     module.requires_grad_(False)  # inference only: no autograd graph kept for outputs used outside inference_mode
     return ExportedModel(module, path, example.dtype, min_batch, max_batch)
+
+
+def load_exported_kind(model: ModelFields, root: Path, device: "torch.device") -> ExportedModel:
+    """The kind's loader: ``path`` relative to the spec folder, loaded onto the run's device."""
+    path = Path(str(model.path))
+    return load_exported(path if path.is_absolute() else root / path, device=device)
+
+
+KIND = register_kind(ModelKind(
+    name="exported",
+    description="a torch.export program saved with torch.export.save (.pt2); no Python code of the user runs",
+    load=load_exported_kind,
+    options=NoOptions,
+    path="required",
+))

@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from fieldready.errors import ModelError
 from fieldready.execution.models.batching import run_in_batches
+from fieldready.execution.models.kinds.registry import ModelFields, ModelKind, register_kind
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["OnnxModel", "load_onnx", "ONNX_DTYPES"]
+__all__ = ["KIND", "OnnxModel", "OnnxOptions", "load_onnx", "load_onnx_kind", "ONNX_DTYPES"]
 
 #: onnxruntime's element types of the inputs fieldready can feed, by the name used in ``input: dtype``.
 ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
@@ -152,3 +155,28 @@ def load_onnx(path: Path, *, device: "torch.device", threads: int | None = None,
         raise ModelError(f"{path}: the ONNX model's input {inp.name!r} has shape {list(inp.shape)}, not 3-channel images "
                          "[N, 3, H, W] or [N, H, W, 3]")
     return OnnxModel(session, path, device)
+
+
+class OnnxOptions(BaseModel):
+    """``options:`` of an onnx model: ``threads`` caps onnxruntime's intra-op threads (default: torch's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(default=None, gt=0, le=1024)
+
+
+def load_onnx_kind(model: ModelFields, root: Path, device: "torch.device") -> OnnxModel:
+    """The kind's loader: ``path`` relative to the spec folder, ``options.threads``, the device's provider."""
+    path = Path(str(model.path))
+    path = path if path.is_absolute() else root / path
+    options = OnnxOptions.model_validate(model.options)
+    return load_onnx(path, device=device, threads=options.threads)
+
+
+KIND = register_kind(ModelKind(
+    name="onnx",
+    description="an ONNX file run by onnxruntime (pip install 'fieldready[onnx]'); no Python code of the user runs",
+    load=load_onnx_kind,
+    options=OnnxOptions,
+    path="required",
+))
