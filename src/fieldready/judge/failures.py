@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from fieldready.data.decode import decode_images
-from fieldready.data.types import ImageRecord, ImageTargets
+from fieldready.corruptions import Boxes
+from fieldready.data.types import ImageDetections, ImageRecord, ImageTargets
 from fieldready.evaluation.evaluate import detections_of, targets_of
 from fieldready.evaluation.metrics.classification import softmax
 from fieldready.evaluation.metrics.failures import answer_changes, classification_change_scores
@@ -24,13 +25,13 @@ from fieldready.evaluation.metrics.operating_point import FALLBACK_THRESHOLD, Op
 from fieldready.execution.runner import corrupt_point
 from fieldready.execution.store import ResultStore
 from fieldready.judge.results import GalleryItem, OperatingPointResult, Panel, Results
-from fieldready.plan import CLEAN, TestPlan
+from fieldready.plan import CLEAN, Point, TestPlan
 
 __all__ = ["PER_MODEL", "Failure", "Panel", "mine_failures", "failure_gallery", "operating_point_of"]
 
 PER_MODEL = 4
 _CHANGE = {
-    "detection": "change vs clean at the operating point (1 − IoU·score-weighted agreement)",
+    "detection": "score-weighted boxes changed vs clean at the operating point",
     "classification": "change vs clean (top-1 flipped + probability moved)",
 }
 
@@ -39,24 +40,28 @@ _CHANGE = {
 class Failure:
     """One mined failure: an image whose output changed by ``score`` at ``point`` (a point key).
 
-    ``mass`` breaks ties between equal scores: for a detector the score mass that changed (losing
-    three confident boxes outranks losing one weak box); 0 for a classifier.
+    ``share`` breaks ties between equal scores: for a detector the share of its answer that changed
+    (``operating_point.answer_change``); 0 for a classifier.
     """
 
     score: float
     image_id: int
     point: str
-    mass: float = 0.0
+    share: float = 0.0
 
 
 def mine_failures(
-    plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL, operating_point: OperatingPoint | None = None
+    plan: TestPlan, store: ResultStore, model: str, *, top: int = PER_MODEL, operating_point: OperatingPoint | None = None,
+    device: torch.device | None = None,
 ) -> list[Failure]:
     """The ``top`` largest changes vs clean, one per image, the worst of each condition first.
 
-    A detector's change is measured at its ``operating_point`` (None: ``FALLBACK_THRESHOLD``), with
-    ``operating_point.answer_change``: continuous, so the picks are the images whose answer changed
-    most, ties broken by the score mass changed and only then by image id.
+    A detector's change is measured at its ``operating_point`` (None: ``FALLBACK_THRESHOLD``) by
+    ``operating_point.answer_change``: the score-weighted number of boxes that changed, continuous,
+    so the picks are the images whose answer changed most; ties are broken by the share of the
+    answer that changed, and only then by image id. At a geometric point (flip, shift, …) the clean
+    boxes are first moved the way the corruption moved the image (``_aligned``), so a detector that
+    follows the content has not changed.
     """
     clean = store.predictions(model, CLEAN)
     ids = sorted(clean)
@@ -67,12 +72,13 @@ def mine_failures(
         for point in condition.points:
             rows = store.predictions(model, point.key)
             if detection:
-                scores = answer_changes(reference, detections_of(rows), point=operating_point)
+                before = _aligned(plan, point, reference, device or torch.device("cpu")) if point.geometric else reference
+                scores = answer_changes(before, detections_of(rows), point=operating_point)
             else:
                 changes = classification_change_scores(reference, np.stack([rows[i] for i in ids]))
                 scores = np.stack([changes, np.zeros_like(changes)], axis=1)
             candidates += [Failure(float(s), i, point.key, float(m)) for (s, m), i in zip(scores, ids)]
-    candidates.sort(key=lambda c: (-c.score, -c.mass, c.image_id, c.point))
+    candidates.sort(key=lambda c: (-c.score, -c.share, c.image_id, c.point))
     # Spread the examples over conditions: the worst image of each condition first, then the rest.
     condition_of = {p.key: c.name for c in plan.conditions for p in c.points}
     firsts, seen_conditions = [], set()
@@ -102,7 +108,7 @@ def failure_gallery(
     for entry in plan.models:
         items = []
         op = operating_point_of(plan, op_results.get(entry.name)) if plan.spec.task == "detection" else None
-        for n, failure in enumerate(mine_failures(plan, store, entry.name, operating_point=op)):
+        for n, failure in enumerate(mine_failures(plan, store, entry.name, operating_point=op, device=device)):
             point = plan.point(failure.point)
             record = records[failure.image_id]
             stem = f"gallery/{_stem(entry.name)}-{n}"
@@ -151,6 +157,24 @@ def _panels(
             out.append(Panel(path, pixels, dict(plan.dataset.classes),
                              true_label=record.label if record.label is not None else clean_answer,
                              pred_label=int(probs.argmax()), prob=float(probs.max())))
+    return out
+
+
+def _aligned(plan: TestPlan, point: Point, clean: list[ImageDetections], device: torch.device) -> list[ImageDetections]:
+    """The clean detections moved as ``point`` moves each image (per-image seeds: the run's own draws);
+    boxes that leave the frame are dropped."""
+    records = {r.image_id: r for r in plan.dataset.records}
+    out = []
+    for d in clean:
+        image = decode_images([records[d.image_id]], device)
+        boxes = Boxes.from_list([torch.from_numpy(np.asarray(d.boxes, dtype=np.float32))], device=device)
+        moved = corrupt_point(image, point, [d.image_id], seed=plan.seed, boxes=boxes).boxes
+        if moved is None:
+            out.append(d)
+            continue
+        keep = moved.valid[0].cpu().numpy()
+        xyxy = moved.xyxy[0].cpu().numpy().astype(np.float64)
+        out.append(ImageDetections(d.image_id, xyxy[keep], d.scores[keep], d.labels[keep]))
     return out
 
 

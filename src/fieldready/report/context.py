@@ -196,6 +196,7 @@ class ModelSummary:
     change: list[str]
     error: str | None
     recommended: bool
+    operating_point: str = ""  # detection: the score threshold it is judged at, and how it was set
 
     @property
     def blocking_issues(self) -> list[Issue]:
@@ -328,6 +329,7 @@ def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
             production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci),
             clean_primary=fmt(m.clean.get(r.primary_metric)), issues=issues,
             change=list(m.change), error=m.error, recommended=r.recommendation.model == m.name,
+            operating_point=m.operating_point.description if m.operating_point is not None else "",
         ))
     return out
 
@@ -427,7 +429,7 @@ def _conditions_table(r: Results) -> TableView:
     return TableView(["Condition", "Corruptions", "Family", "Frequency", "Severities"], rows)
 
 
-# Detection-aware confusion counts at IoU 0.5, score >= 0.5 (metrics.confusion): whole numbers, own headers.
+# Detection-aware confusion counts at IoU 0.5 and each model's operating point (metrics.confusion): whole numbers, own headers.
 COUNT_HEADERS = {"tp": "TP", "fp": "FP", "fn": "missed", "wrong_class": "wrong class"}
 
 

@@ -32,15 +32,15 @@ def test_confusion_hand_case() -> None:
 def test_change_score() -> None:
     clean = ImageDetections(1, [[0, 0, 10, 10], [20, 20, 40, 40], [0, 0, 1, 1]], [0.9, 0.8, 0.1], [1, 2, 1])
     assert change_score(clean, clean) == 0.0
-    # one of two boxes kept (weight IoU 1 · 0.9), one new box: 1 − 2·0.9 / (0.9 + 0.8 + 0.9 + 0.9)
+    # one of two boxes kept (weight IoU 1 · 0.9), one new box: (0.9 + 0.8 + 0.9 + 0.9) − 2·0.9 score-weighted boxes
     moved = ImageDetections(1, [[0, 0, 10, 10], [60, 60, 80, 80]], [0.9, 0.9], [1, 2])
-    assert change_score(clean, moved) == pytest.approx(1 - 1.8 / 3.5)
+    assert change_score(clean, moved) == pytest.approx(3.5 - 1.8)
     relabelled = ImageDetections(1, [[0, 0, 10, 10], [20, 20, 40, 40]], [0.9, 0.8], [2, 1])
-    assert change_score(clean, relabelled) == pytest.approx(1.0)
+    assert change_score(clean, relabelled) == pytest.approx(3.4)
     empty = ImageDetections(1, np.zeros((0, 4)), [], [])
-    assert change_score(empty, empty) == 0.0 and change_score(clean, empty) == 1.0
+    assert change_score(empty, empty) == 0.0 and change_score(clean, empty) == pytest.approx(1.7)
     empty2 = ImageDetections(2, np.zeros((0, 4)), [], [])
-    np.testing.assert_allclose(change_scores([clean, empty2], [empty2, moved][::-1]), [1 - 1.8 / 3.5, 0.0])
+    np.testing.assert_allclose(change_scores([clean, empty2], [empty2, moved][::-1]), [3.5 - 1.8, 0.0])
     with pytest.raises(DataError):
         change_scores([clean], [ImageDetections(9, np.zeros((0, 4)), [], [])])
 

@@ -180,22 +180,25 @@ def test_change_score_is_continuous_and_counts_only_boxes_at_the_operating_point
     point = fixed_point(0.5)
     clean = ImageDetections(1, [[0, 0, 10, 10], [20, 20, 40, 40], [0, 0, 1, 1]], [0.9, 0.8, 0.1], [1, 2, 1])
     assert answer_change(clean, clean, point=point) == (0.0, 0.0)
-    # a box moved by 1 px and 2 px: IoU 9·10/110 and 8·10/120; the second changed more, neither fully
+    # a box moved by 1 px and 2 px: IoU 90/110 and 80/120; the second changed more, neither fully
     shifts = [ImageDetections(1, [[dx, 0, 10 + dx, 10], [20, 20, 40, 40]], [0.9, 0.8], [1, 2]) for dx in (1, 2)]
-    c1, c2 = (answer_change(clean, s, point=point)[0] for s in shifts)
-    assert c1 == pytest.approx(1 - 2 * (0.9 * 90 / 110 + 0.8) / 3.4)
-    assert 0 < c1 < c2 < 1
-    # a lower score on the same box: the weight is the smaller score
+    (c1, s1), (c2, s2) = (answer_change(clean, s, point=point) for s in shifts)
+    assert c1 == pytest.approx(3.4 - 2 * (0.9 * 90 / 110 + 0.8)) and s1 == pytest.approx(c1 / 3.4)
+    assert 0 < c1 < c2 and 0 < s1 < s2 < 1
+    # a lower score on the same box: the pair's weight is the smaller score
     weaker = ImageDetections(1, [[0, 0, 10, 10], [20, 20, 40, 40]], [0.6, 0.8], [1, 2])
-    assert answer_change(clean, weaker, point=point)[0] == pytest.approx(1 - 2 * (0.6 + 0.8) / (1.7 + 1.4))
+    assert answer_change(clean, weaker, point=point)[0] == pytest.approx(3.1 - 2 * (0.6 + 0.8))
     # the sub-threshold box (0.1) does not count: dropping it changes nothing
-    assert answer_change(clean, ImageDetections(1, clean.boxes[:2], clean.scores[:2], clean.labels[:2]), point=point)[0] == 0.0
-    # another class on the same box agrees in nothing; losing everything is 1 with the lost mass as tie-breaker
+    kept = ImageDetections(1, clean.boxes[:2], clean.scores[:2], clean.labels[:2])
+    assert answer_change(clean, kept, point=point) == (0.0, 0.0)
+    # another class on the same box agrees in nothing: everything changed, all 3.4 of score
     relabelled = ImageDetections(1, [[0, 0, 10, 10], [20, 20, 40, 40]], [0.9, 0.8], [2, 1])
-    assert answer_change(clean, relabelled, point=point)[0] == pytest.approx(1.0)
+    assert answer_change(clean, relabelled, point=point) == pytest.approx((3.4, 1.0))
+    # losing everything is a share of 1; losing more confident boxes is a larger change
     empty = ImageDetections(1, np.zeros((0, 4)), [], [])
-    assert answer_change(clean, empty, point=point) == pytest.approx((1.0, 1.7))
+    assert answer_change(clean, empty, point=point) == pytest.approx((1.7, 1.0))
+    assert answer_change(ImageDetections(1, clean.boxes[:1], clean.scores[:1], clean.labels[:1]), empty,
+                         point=point) == pytest.approx((0.9, 1.0))
     assert answer_change(empty, empty, point=point) == (0.0, 0.0)
     # at a lower operating point the weak box counts too
-    assert answer_change(clean, ImageDetections(1, clean.boxes[:2], clean.scores[:2], clean.labels[:2]),
-                         point=fixed_point(0.05))[0] == pytest.approx(1 - 2 * 1.7 / 3.5)
+    assert answer_change(clean, kept, point=fixed_point(0.05)) == pytest.approx((0.1, 0.1 / 3.5))

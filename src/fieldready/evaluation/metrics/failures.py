@@ -2,7 +2,8 @@
 
 Scores are label-free and comparable across images, so the report's gallery shows the images with
 the highest change score. A detector's change is measured at its operating point and defined with the
-operating point's math (``operating_point.answer_change``: 1 − the IoU- and score-weighted agreement).
+operating point's math (``operating_point.answer_change``: the score-weighted number of boxes that
+changed, matched pairs cancelling by IoU · the smaller score).
 """
 
 from __future__ import annotations

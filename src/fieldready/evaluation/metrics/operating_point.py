@@ -20,7 +20,8 @@ about its misses and false alarms there. This module holds the pure math:
   threshold reaches x, the one with the highest precision, reported as not reached). Candidates are
   the distinct detection scores, so a chosen threshold is a score the model produced.
 - **Change score** of an image between clean and corrupted detections at the operating point, for
-  the failure gallery (``change_score``).
+  the failure gallery (``answer_change``: the score-weighted number of boxes that changed, ties
+  broken by the share of the answer that changed).
 """
 
 from __future__ import annotations
@@ -309,15 +310,21 @@ OPERATING_METRICS: dict[str, MetricDef] = {r.name: r for r in (
 def answer_change(
     clean: ImageDetections, corrupted: ImageDetections, *, point: OperatingPoint | None = None
 ) -> tuple[float, float]:
-    """How much a model's answer on one image changed: (change in [0, 1], score mass changed).
+    """How much a detector's answer on one image changed: (score-weighted boxes changed, share changed).
 
     Only detections at or above the operating point count (``point``; None: ``FALLBACK_THRESHOLD``).
     Pairs of the same class are weighted w = IoU · min(score_clean, score_corrupted) and matched
-    one-to-one for the largest total weight W; the agreement 2W / (Σ clean scores + Σ corrupted
-    scores) is 1 for identical outputs and falls continuously as boxes move, lose confidence,
-    vanish or appear. change = 1 − agreement (0 when both outputs are empty); the score mass changed,
-    Σ scores − 2W, breaks ties between equal changes (losing three confident boxes outranks losing
-    one weak box).
+    one-to-one for the largest total weight W (an optimal assignment). With S the sum of the scores
+    of both outputs:
+
+    - changed = S − 2W: every box counts its score, a matched pair cancels up to 2·IoU·min-score. It
+      is 0 for identical outputs and grows continuously as boxes move, lose confidence, vanish or
+      appear: one box of score 0.9 lost is 0.9, two such boxes 1.8, a box shifted to IoU 0.8 is 0.36.
+      The gallery ranks images by it, so "changed most" means most confident boxes changed.
+    - share = changed / S in [0, 1] (1 − the agreement 2W/S): which part of the answer changed; it
+      breaks ties of ``changed``.
+
+    Two empty outputs have not changed: (0, 0).
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -337,14 +344,14 @@ def answer_change(
         w = np.where(same, iou, 0.0) * np.minimum(sa[:, None], sb[None, :])
         rows, cols = linear_sum_assignment(w, maximize=True)
         weight = float(w[rows, cols].sum())
-    change = min(max(1.0 - 2.0 * weight / total, 0.0), 1.0)
-    return change, max(total - 2.0 * weight, 0.0)
+    changed = max(total - 2.0 * weight, 0.0)
+    return changed, min(changed / total, 1.0)
 
 
 def answer_changes(
     clean: Sequence[ImageDetections], corrupted: Sequence[ImageDetections], *, point: OperatingPoint | None = None
 ) -> np.ndarray:
-    """``answer_change`` of each image, paired by ``image_id``: ``[n, 2]`` (change, mass), in the order of ``clean``."""
+    """``answer_change`` of each image, paired by ``image_id``: ``[n, 2]`` (changed, share), in the order of ``clean``."""
     by_id = {d.image_id: d for d in corrupted}
     missing = [d.image_id for d in clean if d.image_id not in by_id]
     if missing:
@@ -353,7 +360,7 @@ def answer_changes(
 
 
 def change_score(clean: ImageDetections, corrupted: ImageDetections, *, point: OperatingPoint | None = None) -> float:
-    """The change in [0, 1] of ``answer_change``: 0 = the same answer, 1 = nothing in common."""
+    """The score-weighted boxes changed of ``answer_change``: 0 = the same answer."""
     return answer_change(clean, corrupted, point=point)[0]
 
 
