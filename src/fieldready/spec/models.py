@@ -179,6 +179,31 @@ class Dataset(_Strict):
 ModelInput = InputConvention
 
 
+class OperatingPoint(_Strict):
+    """A detector's score threshold: fixed (one number, or one per class name), or a rule applied once on clean data.
+
+    ``rule: max_f1`` picks the threshold with the highest F1 on the clean images; ``rule:
+    min_precision`` with ``precision: x`` the lowest threshold whose clean precision is >= x (the most
+    recall at that precision). Omitted on a model: ``rule: max_f1``.
+    """
+
+    score_threshold: float | dict[str, float] | None = None
+    rule: Literal["max_f1", "min_precision"] | None = None
+    precision: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "OperatingPoint":
+        if (self.score_threshold is None) == (self.rule is None):
+            raise ValueError("give exactly one of score_threshold: <number or {class: number}> or rule: max_f1 | min_precision")
+        if self.rule == "min_precision" and self.precision is None:
+            raise ValueError("rule: min_precision needs precision: <fraction>, e.g. precision: 0.9")
+        if self.rule != "min_precision" and self.precision is not None:
+            raise ValueError("precision: is read only with rule: min_precision; remove it or set that rule")
+        if isinstance(self.score_threshold, dict) and not self.score_threshold:
+            raise ValueError("score_threshold per class needs at least one {class name: threshold}")
+        return self
+
+
 class ModelSpec(_Strict):
     """A candidate model of a registered kind: a TorchScript file, a Python entry point ``module:function``, ….
 
