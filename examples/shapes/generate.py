@@ -14,6 +14,12 @@ are written as lossless PNG; the tests compare decoded pixels, not file bytes.
 
     python examples/shapes/generate.py                     # regenerate the committed val split
     python examples/shapes/generate.py --split train -n 800 -o /tmp/shapes-train
+    python examples/shapes/generate.py --captures          # regenerate data/captures (repeatability)
+
+Repeated captures (``write_captures``): a few scenes each rendered several times as a camera would
+see the same part again — a sub-pixel shift, a small change of gain and offset (lighting) and
+Gaussian sensor noise — one subfolder per scene, and a short MJPG video of one static scene with the
+same small changes frame to frame. The spec's ``repeatability:`` section reads them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["CATEGORIES", "SIZE", "SPLITS", "make_image", "make_split", "write_split"]
+__all__ = ["CATEGORIES", "SIZE", "SPLITS", "make_image", "make_split", "write_split", "recapture", "write_captures"]
 
 SIZE = 128
 CATEGORIES = [
@@ -33,7 +39,7 @@ CATEGORIES = [
     {"id": 2, "name": "square", "supercategory": "shape"},
     {"id": 3, "name": "triangle", "supercategory": "shape"},
 ]
-SPLITS = {"train": 0, "val": 1, "test": 2}
+SPLITS = {"train": 0, "val": 1, "test": 2, "captures": 3}
 DEFAULT_SEED = 2024
 VAL_IMAGES = 160
 MIN_SIZE, MAX_SIZE = 10, 44
@@ -196,13 +202,57 @@ def write_split(out: Path, split: str, n: int, seed: int = DEFAULT_SEED, json_na
     return path
 
 
+CAPTURE_SCENES, CAPTURES_PER_SCENE = 6, 4
+VIDEO_FRAMES, VIDEO_FPS = 16, 8.0
+
+
+def recapture(image: np.ndarray, rng: np.random.Generator, *, shift: tuple[float, float] | None = None) -> np.ndarray:
+    """The same scene captured again: a sub-pixel shift (±0.5 px), gain 0.9–1.1 and offset ±8 (lighting), sensor noise σ 1–4."""
+    dx, dy = shift if shift is not None else (float(v) for v in rng.uniform(-0.5, 0.5, size=2))
+    moved = cv2.warpAffine(image, np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]), (image.shape[1], image.shape[0]),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    gain, offset, sigma = rng.uniform(0.9, 1.1), rng.uniform(-8.0, 8.0), rng.uniform(1.0, 4.0)
+    noisy = moved.astype(np.float64) * gain + offset + rng.normal(0.0, sigma, size=moved.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def write_captures(out: Path, seed: int = DEFAULT_SEED) -> list[Path]:
+    """Write ``out/part-XX/capture-K.png`` (scenes × captures) and ``out/conveyor.avi``; return the files."""
+    files = []
+    for s in range(CAPTURE_SCENES):
+        scene, _ = make_image(seed, "captures", s)
+        rng = np.random.default_rng([seed, SPLITS["captures"], s, 1])
+        folder = out / f"part-{s:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(CAPTURES_PER_SCENE):
+            path = folder / f"capture-{k}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(recapture(scene, rng), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            files.append(path)
+    scene, _ = make_image(seed, "captures", CAPTURE_SCENES)
+    rng = np.random.default_rng([seed, SPLITS["captures"], CAPTURE_SCENES, 2])
+    path = out / "conveyor.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, (SIZE, SIZE))
+    try:
+        for k in range(VIDEO_FRAMES):  # a static scene, the camera drifting a fraction of a pixel
+            frame = recapture(scene, rng, shift=(0.05 * k, -0.03 * k))
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return files + [path]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", default="val", choices=sorted(SPLITS))
     ap.add_argument("-n", type=int, default=VAL_IMAGES, help="number of images")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent / "data")
+    ap.add_argument("--captures", action="store_true", help="write the repeated captures to OUT/captures instead")
     args = ap.parse_args()
+    if args.captures:
+        files = write_captures(args.out / "captures", args.seed)
+        print(f"wrote {len(files)} capture files to {args.out / 'captures'}")
+        return
     path = write_split(args.out, args.split, args.n, args.seed)
     print(f"wrote {args.n} images and {path}")
 

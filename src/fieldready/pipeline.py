@@ -19,6 +19,7 @@ from fieldready import __version__
 from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluation.evaluate import evaluate
 from fieldready.execution.device import select_device
+from fieldready.execution.repeat import execute_repeatability
 from fieldready.execution.runner import RunStats, execute
 from fieldready.execution.store import ResultStore, RunLock, write_atomic
 from fieldready.judge.build import build_results
@@ -27,6 +28,7 @@ from fieldready.judge.results import Provenance, Results, results_json
 from fieldready.plan import TestPlan, compile_plan
 from fieldready.report import render_report
 from fieldready.report.gallery import write_gallery
+from fieldready.report.repeat_gallery import write_repeat_gallery
 from fieldready.report.render import Signing
 from fieldready.report.sign import check_signer, env_passphrase
 from fieldready.spec.loader import load_spec
@@ -106,12 +108,14 @@ def run(
             if store.get_meta("started") is None:
                 store.set_meta({"started": _now()})
             stats = execute(plan, store, device=device, progress=progress)
+            execute_repeatability(plan, store, device=device, progress=progress)  # the repeated captures, if any
             t0 = time.perf_counter()
             evaluation = evaluate(plan, store)
             provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
             results = build_results(plan, evaluation, provenance)
             results, panels = failure_gallery(plan, store, results, device=device)
             write_gallery(panels, run_dir)
+            write_repeat_gallery(results, plan.captures, run_dir)
         write_results(results, run_dir)
         template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
         paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir,

@@ -18,8 +18,10 @@ from fieldready.evaluation.metrics.confusion import detection_confusion
 from fieldready.evaluation.metrics.detection import DetectionUnit
 from fieldready.evaluation.metrics.operating_point import OperatingPoint, resolve
 from fieldready.evaluation.metrics.registry import MetricDef, Resampled, class_metrics, metrics_for
+from fieldready.evaluation.metrics.repeatability import REPEAT_METRICS
+from fieldready.evaluation.repeat import RepeatEvaluation, evaluate_repeatability
 from fieldready.execution.store import ResultStore
-from fieldready.plan import CLEAN, Point, TestPlan
+from fieldready.plan import CLEAN, REPEAT, Point, TestPlan
 
 __all__ = ["UnitResult", "Evaluation", "evaluate", "measure", "detections_of", "targets_of"]
 
@@ -37,10 +39,11 @@ class UnitResult:
 
 @dataclass
 class Evaluation:
-    """All unit results of a run."""
+    """All unit results of a run; ``repeat``: each model's answers on the repeated captures (unit ``REPEAT``)."""
 
     plan: TestPlan
     units: dict[tuple[str, str], UnitResult]
+    repeat: dict[str, RepeatEvaluation] = field(default_factory=dict)
     #: detection: each model's score thresholds, chosen once on the clean images (``metrics.operating_point``)
     operating_points: dict[str, OperatingPoint] = field(default_factory=dict)
 
@@ -155,4 +158,7 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                 unit = ClassificationUnit(labels, logits, clean_top1=clean_top1[model.name])
                 metrics, per_class = measure(plan, point, unit, unit.class_ids)
                 units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
-    return Evaluation(plan, units, operating_points=operating)
+    repeat = evaluate_repeatability(plan, store)
+    for name, r in repeat.items():  # one unit per model at REPEAT: the registry's repeatability rows
+        units[(name, REPEAT)] = UnitResult(name, REPEAT, {m: r.unit.value(m) for m in REPEAT_METRICS}, {}, r.unit)
+    return Evaluation(plan, units, repeat=repeat, operating_points=operating)

@@ -26,7 +26,7 @@ from fieldready.evaluation.metrics.bootstrap import interval
 from fieldready.evaluation.metrics.registry import MetricDef, get_metric, lookup
 from fieldready.evaluation.metrics.robustness import AggregateInputs, Profile, Value, mean, ratio
 from fieldready.judge.results import CriterionResult, json_number
-from fieldready.plan import CLEAN, ConditionEntry, TestPlan
+from fieldready.plan import CLEAN, REPEAT, ConditionEntry, TestPlan
 from fieldready.spec.models import Criterion, SeverityScope
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "criterion_value",
     "criterion_interval",
     "proportion_trials",
+    "sample_count",
     "drop_reference",
     "drop_floor",
     "margin",
@@ -71,6 +72,8 @@ def describe(criterion: Criterion, task: str = "detection") -> str:
     aggregate = row is not None and row.scope == "aggregate"
     if aggregate and criterion.on in ("clean", "all"):
         scope = " under the production mix" if row.production_mix else " over all conditions"  # type: ignore[union-attr]
+    elif row is not None and row.scope == "repeatability":
+        scope = " on the repeated captures"
     else:
         scope = " over all conditions" if criterion.on == "all" else f" on {criterion.on}"
     if criterion.severities is not None:
@@ -92,13 +95,21 @@ def scope_label(criterion: Criterion, task: str) -> str:
     row = lookup(task, criterion.metric)
     if row is not None and row.scope == "aggregate" and criterion.on in ("clean", "all"):
         label = "production mix" if row.production_mix else "all conditions"
+    elif row is not None and row.scope == "repeatability":
+        label = "repeated captures"
     else:
         label = "all conditions" if criterion.on == "all" else criterion.on
     return label + (f" / class {criterion.class_}" if criterion.class_ else "")
 
 
 def scope_points(plan: TestPlan, criterion: Criterion) -> list[str]:
-    """The point keys a criterion averages over: its condition's points (filtered), or all corrupted points."""
+    """The point keys a criterion averages over: its condition's points (filtered), or all corrupted points.
+
+    A repeatability metric is measured once per model, on the repeated captures (``REPEAT``).
+    """
+    row = lookup(plan.spec.task, criterion.metric)
+    if row is not None and row.scope == "repeatability":
+        return [REPEAT]
     if criterion.on == "clean":
         return [CLEAN]
     conditions = plan.conditions if criterion.on == "all" else [c for c in plan.conditions if c.name == criterion.on]
@@ -204,6 +215,8 @@ def proportion_trials(plan: TestPlan, criterion: Criterion) -> int | None:
     row = lookup(plan.spec.task, criterion.metric)
     if criterion.kind not in ("at_least", "at_most") or row is None or not row.rate:
         return None
+    if row.scope == "repeatability":  # a share of groups or of video transitions, not of images
+        return plan.captures.sample_size(row.name)[1] if plan.captures is not None else None
     if plan.spec.task == "detection":  # a detection rate (recall, miss rate) is a share of non-crowd objects
         class_id = _class_id(plan, criterion.class_)
         objects = 0
@@ -228,9 +241,18 @@ def criterion_interval(
         replicates,
         confidence=criterion.confidence,
         estimate=value,
-        n=len(plan.dataset.records) or None,
+        n=sample_count(plan, criterion),
         trials=proportion_trials(plan, criterion),
     )
+
+
+def sample_count(plan: TestPlan, criterion: Criterion) -> int | None:
+    """The number of independent units the bootstrap resampled for a criterion: images, or for a
+    repeatability metric its groups (videos for the flip rate)."""
+    row = lookup(plan.spec.task, criterion.metric)
+    if row is not None and row.scope == "repeatability":
+        return (plan.captures.sample_size(row.name)[0] or None) if plan.captures is not None else None
+    return len(plan.dataset.records) or None
 
 
 def judge(value: float | None, criterion: Criterion, ci: tuple[float, float] | None = None) -> bool | None:

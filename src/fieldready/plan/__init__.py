@@ -6,6 +6,7 @@
 
 from fieldready.plan.plan import (
     CLEAN,
+    REPEAT,
     ConditionEntry,
     ModelEntry,
     PlanSummary,
@@ -23,6 +24,7 @@ from fieldready.plan.plan import (
 
 __all__ = [
     "CLEAN",
+    "REPEAT",
     "Step",
     "Point",
     "ModelEntry",

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from fieldready import __version__, corruptions
+from fieldready.data.captures import CaptureSet, load_captures
 from fieldready.data.dataset import Dataset, load_spec_dataset
 from fieldready.errors import DataError, PlanError, SpecError
 from fieldready.evaluation.metrics.registry import PRIMARY
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 CLEAN = "clean"
+#: The point key of predictions on the repeated captures of ``repeatability:`` (never corrupted).
+REPEAT = "repeatability"
 
 
 class _Summary(BaseModel):
@@ -198,6 +201,7 @@ class TestPlan:
     warnings: list[str] = field(default_factory=list)
     plugins: list[PluginEntry] = field(default_factory=list)
     core_hash: str = ""
+    captures: CaptureSet | None = None  # the spec's repeatability captures, if any
 
     @property
     def spec(self):  # noqa: ANN201 - the Spec model
@@ -294,6 +298,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
     clean = Point(key=CLEAN, condition=CLEAN, steps=(), label="clean")
     points = [clean] + [p for c in conditions for p in c.points]
     data_hash = _data_hash(loaded, dataset)
+    captures = _captures(loaded)
     primary = spec.primary_metric or PRIMARY[spec.task]
     batch_size = _batch_size(spec.run.batch_size, dataset)
     identity = {
@@ -313,6 +318,7 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         "primary_metric": primary,
         "seed": spec.run.seed,
         "bootstrap": spec.run.bootstrap,
+        **_repeat_identity(spec, captures),
     }
     plan_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     # Everything but the models' own hashes and input settings: two plans with the same core differ
@@ -333,7 +339,23 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         warnings=list(loaded.warnings) + sample_size_warnings(spec, dataset),
         plugins=plugins,
         core_hash=core_hash,
+        captures=captures,
     )
+
+
+def _captures(loaded: LoadedSpec) -> CaptureSet | None:
+    """The repeated captures a spec's ``repeatability:`` names (indexed and checked), or None."""
+    section = loaded.spec.repeatability
+    if section is None:
+        return None
+    return load_captures(loaded.resolve(section.dataset.images), fps=section.dataset.fps)
+
+
+def _repeat_identity(spec, captures: CaptureSet | None) -> dict:  # noqa: ANN001 - the Spec model
+    """The captures' bytes and the matching IoU as they enter the plan hash; none: nothing (older plans keep their hash)."""
+    if captures is None:
+        return {}
+    return {"repeatability": {"captures": captures.digest, "iou": spec.repeatability.iou}}
 
 
 def _condition_entry(condition: Condition) -> ConditionEntry:

@@ -18,6 +18,7 @@ from fieldready.judge.readings import fmt_ci as _fmt_ci
 from fieldready.judge.results import ConditionResult, CriterionResult, ModelResult, Results, Significance
 from fieldready.report import charts
 from fieldready.report.gallery import png_data_uri
+from fieldready.report.repeat_view import RepeatabilityView, repeatability_view
 
 __all__ = [
     "SECTIONS",
@@ -33,6 +34,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("verdicts", "Verdict details"),
     ("criteria", "Acceptance criteria"),
     ("robustness", "Robustness profile"),
+    ("repeatability", "Repeatability on real captures"),  # only when the spec has repeated captures
     ("clean", "Clean metrics"),
     ("gallery", "Failure gallery"),
     ("provenance", "Test plan & provenance"),
@@ -292,6 +294,7 @@ class ReportContext:
     per_class: list[tuple[str, TableView]]
     per_class_counts: bool
     gallery: list[GalleryView]
+    repeatability: RepeatabilityView | None
     provenance: list[tuple[str, str]]
     model_hashes: list[tuple[str, str]]
     versions: list[tuple[str, str]]
@@ -601,17 +604,18 @@ def build_context(r: Results, *, run_dir: Path) -> ReportContext:
     curves, heatmaps, fam, scatter = _charts(r)
     anchors = Anchors.of(r)
     signoff = [SignoffRow(s.role, s.name, s.date, s.decision) for s in r.signoff]
+    repeat = repeatability_view(r, run_dir)
     return ReportContext(
         title=r.title, name=r.name, task=r.task,
         spec_hash=r.spec_hash, plan_hash=r.plan_hash, primary_metric=_metric_name(r, r.primary_metric),
-        sections=SECTIONS,
+        sections=[s for s in SECTIONS if s[0] != "repeatability" or repeat is not None],
         recommendation_model=r.recommendation.model, recommendation_reason=r.recommendation.reason,
         models=_summaries(r, anchors), criteria=_criteria_rows(r, anchors), model_names=[m.name for m in r.models],
         model_anchors=[anchors.model(i) for i in range(len(r.models))],
         comparison=_comparison(r), baseline_comparison=_baseline_comparison(r), conditions=_conditions_table(r),
         curves=curves, heatmaps=heatmaps, families=fam, scatter=scatter,
         per_class=_per_class(r), per_class_counts=_has_counts(r), gallery=_gallery(r, run_dir),
-        provenance=_provenance(r), model_hashes=sorted(r.provenance.model_hashes.items()),
+        provenance=_provenance(r), repeatability=repeat, model_hashes=sorted(r.provenance.model_hashes.items()),
         versions=sorted(r.provenance.versions.items()),
         spec_text=r.provenance.spec_text, spec_path=r.provenance.spec_path, signoff=signoff,
     )

@@ -298,6 +298,8 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
                 errors.append(loc.error((*path, "class"), _unknown("class", crit.class_, classes)))
         if metric.scope == "stability" and crit.on in ("clean", "all"):
             errors.append(loc.error((*path, "on"), f"metric '{crit.metric}' compares a condition with clean; set on: <condition>"))
+        if metric.scope == "repeatability":
+            errors += _repeat_problems(loaded, crit, path)
         if crit.max_drop is not None and (crit.on == "clean" or metric.scope == "aggregate"):
             errors.append(
                 loc.error((*path, "max_drop"), "max_drop compares a condition with clean; set on: <condition>, or use max_drop_vs_baseline")
@@ -313,6 +315,19 @@ def _check_criteria(loaded: LoadedSpec, condition_names: list[str], model_names:
         if crit.id and ids.count(crit.id) > 1:
             errors.append(loc.error(("criteria", i, "id"), f"criterion id {crit.id!r} is used twice"))
     return errors
+
+
+def _repeat_problems(loaded: LoadedSpec, crit: Criterion, path: tuple) -> list[SpecError]:
+    """A repeatability criterion needs the spec's repeated captures, is read on them alone, with at_least/at_most."""
+    loc, out = loaded.located, []
+    if loaded.spec.repeatability is None:
+        out.append(loc.error((*path, "metric"), f"metric '{crit.metric}' is measured on repeated captures; add "
+                             "repeatability: {dataset: {images: <folder of part subfolders and videos>}}"))
+    if crit.on != "clean":
+        out.append(loc.error((*path, "on"), f"metric '{crit.metric}' is measured on the repeated captures, not on a condition; remove on"))
+    if crit.kind not in ("at_least", "at_most"):
+        out.append(loc.error((*path, crit.kind), f"metric '{crit.metric}' has no clean reference to drop from; use at_least or at_most"))
+    return out
 
 
 def threshold_problem(metric: MetricDef, kind: str, value: float) -> str | None:

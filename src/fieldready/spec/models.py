@@ -19,6 +19,8 @@ __all__ = [
     "Condition",
     "Subset",
     "Dataset",
+    "CaptureSet",
+    "Repeatability",
     "ModelInput",
     "ModelSpec",
     "OperatingPoint",
@@ -235,6 +237,27 @@ class ModelSpec(_Strict):
         return name
 
 
+class CaptureSet(_Strict):
+    """Unlabelled repeated captures: each subfolder of ``images`` one part or scene, each video one sequence.
+
+    ``groups: folder``: the images of ``images/<group>/`` are captures of the same thing (at least
+    two per group). Video files (``.mp4``, ``.avi``, …) anywhere below ``images`` are sampled at
+    ``fps`` frames per second; consecutive sampled frames are compared.
+    """
+
+    format: Literal["images"] = "images"
+    images: str = Field(min_length=1)
+    groups: Literal["folder"] = "folder"
+    fps: float = Field(default=2.0, gt=0.0, le=1000.0)
+
+
+class Repeatability(_Strict):
+    """Repeatability on real captures: the captures, and the IoU at which two detections are the same object."""
+
+    dataset: CaptureSet
+    iou: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
 class SeverityScope(_Strict):
     """Restricts a criterion to some severity points of its condition."""
 
@@ -347,5 +370,6 @@ class Spec(_Strict):
     plugins: list[str] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
     criteria: list[Criterion] = Field(default_factory=list)
+    repeatability: Repeatability | None = None
     report: ReportSpec = Field(default_factory=ReportSpec)
     run: RunSpec = Field(default_factory=RunSpec)

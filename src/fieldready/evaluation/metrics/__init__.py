@@ -14,6 +14,7 @@ from __future__ import annotations
 # Registration order is the order of the metric tables: per-unit metrics, stability, then aggregates.
 from fieldready.evaluation.metrics import classification, detection, operating_point, stability  # isort: skip
 from fieldready.evaluation.metrics import robustness  # isort: skip
+from fieldready.evaluation.metrics import repeatability  # isort: skip
 from fieldready.evaluation.metrics.bootstrap import interval, paired_difference, paired_ratio, resample_indices
 from fieldready.evaluation.metrics.classification import (
     ClassificationEval,
@@ -66,6 +67,7 @@ __all__ = [
     "operating_point",
     "robustness",
     "stability",
+    "repeatability",
     "DetectionEval",
     "DetectionUnit",
     "evaluate_detection",

@@ -9,7 +9,8 @@ all read the row, so adding a metric is one ``register_metric`` call (plus its t
 Scopes: a *unit* metric is measured on one severity point (a criterion averages it over the
 condition's points); a *class* metric is measured per class and needs ``class:``; an *aggregate* is
 computed across conditions from the primary metric; a *stability* metric compares a point with the
-model's own clean predictions, so it needs no labels.
+model's own clean predictions, so it needs no labels; a *repeatability* metric compares a model's
+answers on repeated real captures of the same thing (``repeatability.py``), measured once per model.
 
 This module imports no fieldready stage and not torch: ``fieldready validate`` reads it cheaply.
 The built-in rows are registered by the metric modules (``detection``, ``classification``,
@@ -48,7 +49,7 @@ TASKS: tuple[str, ...] = ("detection", "classification")
 #: The metric a task's robustness aggregates and production score use unless the spec names another.
 PRIMARY: dict[str, str] = {"detection": "map", "classification": "top1"}
 
-Scope = Literal["unit", "class", "aggregate", "stability"]
+Scope = Literal["unit", "class", "aggregate", "stability", "repeatability"]
 
 
 class Resampled(Protocol):
