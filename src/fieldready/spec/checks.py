@@ -157,7 +157,7 @@ def _check_outputs(loaded: LoadedSpec) -> list[SpecError]:
         try:
             resolve_labels(output.labels, classes, classification=spec.task == "classification")
         except SpecError as exc:
-            errors.append(loc.error(("models", i, "output", "labels"), f"model {model.name!r}: {exc.message}"))
+            errors.append(loc.error(("models", i, "output", "labels"), exc.message))
     return errors
 
 
