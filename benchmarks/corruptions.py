@@ -10,11 +10,10 @@ With ``--fork-python PATH`` (a Python whose ``imagecorruptions`` is the numba fo
 fork is timed too, one image at a time in a subprocess on the same photos, and a column and a total
 line compare against it (target: ≥ 4× faster in total).
 
-Threads: ``--threads`` sets torch's intra-op threads for fieldready. The default is 1: the references
-run single-threaded in numpy (cv2 calls inside them keep cv2's own threads, as ours do), and on the
-shared 2-core machines 2 torch threads measured 2–14× *slower* per corruption at 640×480 (pixelate
-19 → 260 ms, defocus 65–83 → 360 ms, shot noise 300 → 430–500 ms per image) while other jobs held about
-one core: OpenMP workers spin and wait for a core. Try ``--threads 2`` only on an otherwise idle machine.
+Threads: by default fieldready's own choice for a run (``execution/device.py::choose_threads``: the
+free physical cores less one, OpenCV one thread), so the table is what a user gets; ``--threads N``
+overrides it. On the shared 2-core machines torch's *own* default (2 threads) measured 2–14× slower per
+corruption at 640×480 while other jobs held about one core (OpenMP workers spin and wait for a core).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _imagecorruptions_shim import load  # noqa: E402
 
 import fieldready.corruptions as C  # noqa: E402
+from fieldready.execution.device import choose_threads  # noqa: E402
 
 IMAGENET_C = [
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
@@ -50,8 +51,12 @@ def photos(n: int, h: int, w: int) -> np.ndarray:
     return np.stack([cv2.resize(getattr(skimage.data, PHOTOS[i % 4])(), (w, h), interpolation=cv2.INTER_AREA) for i in range(n)])
 
 
+_CV2_THREADS = {"reference": 1, "ours": 1}  # the reference keeps OpenCV's default; fieldready sets its own
+
+
 def time_ours(x: torch.Tensor, name: str, repeats: int) -> float:
     """Seconds per image for levels 1–5 on the batch ``x`` (after a warm-up of the same calls)."""
+    cv2.setNumThreads(_CV2_THREADS["ours"])
     for level in range(1, 6):
         C.corrupt(x, name, level=level)
     best = math.inf
@@ -65,6 +70,7 @@ def time_ours(x: torch.Tensor, name: str, repeats: int) -> float:
 
 def time_reference(ic, imgs: np.ndarray, name: str) -> float:  # type: ignore[no-untyped-def]
     """Seconds per image for levels 1–5, one image at a time as the reference works."""
+    cv2.setNumThreads(_CV2_THREADS["reference"])
     ic.corrupt(imgs[0], severity=1, corruption_name=name)  # warm-up (imports, caches)
     t = time.perf_counter()
     for im in imgs:
@@ -110,13 +116,16 @@ def main() -> None:
     parser.add_argument("--ref-images", type=int, default=2, help="images timed with the (slow) reference")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="224x224,480x640", help="HxW list")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the reference runs single-threaded)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: fieldready's choice for a run)")
     parser.add_argument("--fork-python", default=None, help="python of a venv with imagecorruptions-imaug 1.1.5")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    threads = choose_threads(args.threads)
+    torch.set_num_threads(threads.torch)
+    _CV2_THREADS.update(reference=cv2.getNumThreads(), ours=threads.opencv)
     ic = load()
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fieldready batch {args.images}, reference {args.ref_images} images")
+    print(f"torch {torch.__version__}, {threads}, {len(os.sched_getaffinity(0))} CPUs, load {os.getloadavg()[0]:.1f}; "
+          f"fieldready batch {args.images}, reference {args.ref_images} images")
     for size in args.sizes.split(","):
         h, w = (int(v) for v in size.split("x"))
         imgs = photos(max(args.images, args.ref_images), h, w)

@@ -92,11 +92,16 @@ def plan(spec: Path, as_json: bool) -> None:
 @click.option("--sign-key", type=click.Path(path_type=Path), help="PEM private key to sign the PDF with.")
 @click.option("--sign-cert", type=click.Path(path_type=Path), help="PEM certificate of the signing key.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(spec: Path, out: Path, fail_on: str, sign_key: Path | None, sign_cert: Path | None, quiet: bool) -> None:
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None, help="Where batches run (default: the spec's run.executor, local).")
+@click.option("--address", default=None, help="Ray cluster address (default: run.address, else RAY_ADDRESS, else a local cluster).")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="Torch CPU threads (default: run.threads, else the free cores less one).")
+def run(spec: Path, out: Path, fail_on: str, sign_key: Path | None, sign_cert: Path | None, quiet: bool,
+        executor: str | None, address: str | None, threads: int | None) -> None:
     """Execute a spec (resuming a partial run in OUT) and write the report."""
     from fieldready.pipeline import run as run_pipeline
 
-    outcome = run_pipeline(spec, out, sign_key=sign_key, sign_cert=sign_cert, progress=not quiet)
+    outcome = run_pipeline(spec, out, sign_key=sign_key, sign_cert=sign_cert, progress=not quiet,
+                           executor=executor, address=address, threads=threads)
     _print_outcome(outcome)
     verdicts = [m.verdict for m in outcome.results.models]
     if (fail_on == "no-go" and "GO" not in verdicts) or (fail_on == "any-no-go" and "NO-GO" in verdicts):

@@ -18,7 +18,7 @@ from pathlib import Path
 from fieldready import __version__
 from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluation.evaluate import evaluate
-from fieldready.execution.device import select_device
+from fieldready.execution.device import choose_threads, select_device
 from fieldready.execution.repeat import execute_repeatability
 from fieldready.execution.runner import RunStats, execute
 from fieldready.execution.store import ResultStore, RunLock, write_atomic
@@ -83,12 +83,16 @@ def run(
     sign_key: Path | None = None,
     sign_cert: Path | None = None,
     progress: bool = True,
+    executor: str | None = None,
+    address: str | None = None,
+    threads: int | None = None,
 ) -> RunOutcome:
     """Execute a spec into ``run_dir`` (resuming a partial run of the same plan) and write the report.
 
     Signing inputs are checked before any compute; a signed ``report.pdf`` already in ``run_dir``
     is re-signed with the given key, or kept with the new rendering beside it. A model changed since
     ``run_dir`` was started is computed again. ``RunOutcome.notes`` says what happened.
+    ``executor`` (local or ray), ``address`` (a Ray cluster) and ``threads`` override the spec's ``run:``.
     """
     run_dir = Path(run_dir)
     loaded = load_spec(spec_path)
@@ -103,11 +107,23 @@ def run(
     with RunLock(run_dir):  # before the plan: a second run stops at once, not after hashing the data
         plan = compile_plan(loaded)
         device = select_device(plan.spec.run.device)
+        executor = executor or plan.spec.run.executor
+        if executor == "ray":
+            from fieldready.execution.ray_executor import require_ray
+
+            require_ray()  # before the store: without Ray installed, one line naming the extra
         with ResultStore(run_dir) as store:
             notes = store.claim(plan.plan_hash, plan.identity())
             if store.get_meta("started") is None:
                 store.set_meta({"started": _now()})
-            stats = execute(plan, store, device=device, progress=progress)
+            chosen = choose_threads(threads or plan.spec.run.threads)
+            if executor == "ray":
+                from fieldready.execution.ray_executor import execute_ray
+
+                stats = execute_ray(plan, store, device=device, address=address or plan.spec.run.address,
+                                    threads=threads or plan.spec.run.threads, progress=progress)
+            else:
+                stats = execute(plan, store, device=device, progress=progress, threads=chosen)
             execute_repeatability(plan, store, device=device, progress=progress)  # the repeated captures, if any
             t0 = time.perf_counter()
             evaluation = evaluate(plan, store)

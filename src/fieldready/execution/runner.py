@@ -4,13 +4,21 @@ The loop is batch → point → model: an image is decoded and moved to the devi
 corruption of the plan is computed once per batch and fed to every candidate (so all models see
 the very same pixels), and clean predictions are one more point. Host copies happen once per batch,
 when its predictions are committed to the store in one transaction.
+
+Streaming: a prefetch thread decodes and corrupts ahead (a couple of points, so memory does not grow
+with the dataset) while the main thread runs the models and commits; on CUDA it computes on a side
+stream from pinned host memory. ``run_batch`` is the same work in one thread, for the Ray actors
+(``ray_executor.py``), which return rows to the driver, the store's single writer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -23,12 +31,13 @@ from fieldready.corruptions import Boxes
 from fieldready.data.decode import decode_images
 from fieldready.data.types import ImageRecord
 from fieldready.errors import ModelError
+from fieldready.execution.device import Threads, choose_threads, use_threads
 from fieldready.execution.models.adapter import Adapter, BatchDetections, BatchWhere, load_model
 from fieldready.execution.store import PredictionRow, ResultStore, TargetRow
 from fieldready.plan import CLEAN, Point, TestPlan
 from fieldready.rng import ImageRNG, derive_seed
 
-__all__ = ["execute", "Batch", "batches", "corrupt_point", "RunStats"]
+__all__ = ["execute", "Batch", "batches", "corrupt_point", "RunStats", "Pending", "pending", "run_batch", "corrupted_points"]
 
 
 @dataclass(frozen=True)
@@ -80,76 +89,229 @@ def corrupt_point(
     return corruptions.apply_steps(images, steps, rng, spatial_scale=scale, boxes=boxes)
 
 
-def execute(plan: TestPlan, store: ResultStore, *, device: torch.device, progress: bool = True) -> RunStats:
+def execute(
+    plan: TestPlan,
+    store: ResultStore,
+    *,
+    device: torch.device,
+    progress: bool = True,
+    threads: Threads | None = None,
+) -> RunStats:
     """Run every unit of the plan into ``store``, skipping the (model, image) pairs it already holds.
 
     Done work is found by image and model, not by batch, so a resume may use another batch size,
-    and a model whose predictions were dropped (it changed) is computed again alone.
+    and a model whose predictions were dropped (it changed) is computed again alone. A prefetch
+    thread decodes and corrupts ahead while the models run (``_Prefetch``); ``threads`` (default:
+    ``run.threads`` or the free cores, ``choose_threads``) sets torch's and OpenCV's thread counts.
     """
     store.claim(plan.plan_hash, plan.identity())
+    work = pending(plan, store)
+    if not work.batches:
+        return RunStats(0, work.resumed, 0.0, str(device))
+    threads = threads or choose_threads(getattr(plan.spec.run, "threads", None))
+    with use_threads(threads):
+        adapters = [
+            load_model(m.spec, plan.loaded.root, device, plan.spec.task, dataset=plan.dataset)
+            for m in plan.models
+            if work.missing[m.name]
+        ]
+        targets = _Targets.of(plan, device)
+        bar = progress_bar(plan, work, len(adapters), progress=progress)
+        start = time.perf_counter()
+        prefetch = _Prefetch(plan, work.batches, targets, device)
+        try:
+            for batch, items in prefetch:
+                t0 = time.perf_counter()
+                ids = {r.image_id for r in batch.records}
+                needed = [a for a in adapters if work.missing[a.name] & ids]
+                predictions, moved = _predict(batch, needed, items, targets=targets)
+                store.commit_batch(
+                    batch.key,
+                    images=len(batch.records),
+                    seconds=time.perf_counter() - t0 + prefetch.seconds.pop(batch.key, 0.0),
+                    predictions=[p for p in predictions if p.image_id in work.missing[p.model]],
+                    targets=moved,
+                )
+                bar.update(len(batch.records))
+        finally:
+            prefetch.close()
+            bar.close()
+    return RunStats(len(work.batches), work.resumed, time.perf_counter() - start, str(device))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What is left of a run: the batches to compute, each model's missing images, batches already done."""
+
+    batches: list[Batch]
+    missing: dict[str, set[int]]
+    resumed: int
+
+
+def pending(plan: TestPlan, store: ResultStore) -> Pending:
+    """The batches still to compute, found by image and model in the store (not by batch key)."""
     records = plan.dataset.records
     done = store.done_by_model(len(plan.points))
     missing = {m.name: {r.image_id for r in records} - done.get(m.name, set()) for m in plan.models}
     todo_ids = set().union(*missing.values())
     todo = batches([r for r in records if r.image_id in todo_ids], plan.batch_size)
     resumed = store.batch_count() if any(done.values()) else 0
-    if not todo:
-        return RunStats(0, resumed, 0.0, str(device))
-    adapters = [
-        load_model(m.spec, plan.loaded.root, device, plan.spec.task, dataset=plan.dataset)
-        for m in plan.models
-        if missing[m.name]
-    ]
-    targets = _Targets.of(plan, device)
-    units = len(plan.points) * len(adapters)
-    total = len(records)
-    bar = tqdm(
+    return Pending(todo, missing, resumed)
+
+
+def progress_bar(plan: TestPlan, work: Pending, models: int, *, progress: bool) -> tqdm:
+    """The images-done bar of a run, starting at the images a resume found done."""
+    total = len(plan.dataset.records)
+    return tqdm(
         total=total,
-        initial=total - sum(len(b.records) for b in todo),
+        initial=total - sum(len(b.records) for b in work.batches),
         unit="img",
-        desc=f"{plan.spec.name}: {units} units",
+        desc=f"{plan.spec.name}: {len(plan.points) * models} units",
         disable=None if progress else True,
         smoothing=0.1,
     )
-    start = time.perf_counter()
-    try:
-        for batch in todo:
-            t0 = time.perf_counter()
-            ids = {r.image_id for r in batch.records}
-            needed = [a for a in adapters if missing[a.name] & ids]
-            predictions, moved = _run_batch(plan, batch, needed, targets, device)
-            store.commit_batch(
-                batch.key,
-                images=len(batch.records),
-                seconds=time.perf_counter() - t0,
-                predictions=[p for p in predictions if p.image_id in missing[p.model]],
-                targets=moved,
-            )
-            bar.update(len(batch.records))
-    finally:
-        bar.close()
-    return RunStats(len(todo), resumed, time.perf_counter() - start, str(device))
 
 
-def _run_batch(
-    plan: TestPlan, batch: Batch, adapters: list[Adapter], targets: _Targets | None, device: torch.device
-) -> tuple[list[PredictionRow], list[TargetRow]]:
+@dataclass(frozen=True)
+class _Point:
+    """One point's corrupted batch, ready for the models, and the ground truth it moved (geometric points)."""
+
+    point: Point
+    images: torch.Tensor
+    decoded: torch.Tensor
+    where: BatchWhere
+    moved: Boxes | None
+    ready: object = None  # a CUDA event the side stream recorded after computing ``images``
+
+
+def corrupted_points(
+    plan: TestPlan, batch: Batch, targets: _Targets | None, device: torch.device
+) -> Iterator[_Point]:
+    """Decode a batch once and yield each point's corrupted images, in plan order."""
     ids = [r.image_id for r in batch.records]
-    images = decode_images(batch.records, device)
-    boxes, labels, areas = targets.batch(ids) if targets is not None else (None, None, None)
-    outputs: list[tuple[str, Point, torch.Tensor | BatchDetections]] = []
-    moved: list[tuple[Point, Boxes]] = []
+    images = _decode(batch, device)
+    boxes = targets.batch(ids)[0] if targets is not None else None
     for point in plan.points:
         corrupted = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes)
-        if boxes is not None and point.geometric and corrupted.boxes is not None:
-            moved.append((point, corrupted.boxes))
+        moved = corrupted.boxes if boxes is not None and point.geometric and corrupted.boxes is not None else None
         where = BatchWhere(point.condition, point.label, batch.records)  # names the images in model errors
+        yield _Point(point, corrupted.images, images, where, moved)
+
+
+def _decode(batch: Batch, device: torch.device) -> torch.Tensor:
+    """A batch on ``device``; on CUDA through pinned host memory so the copy is asynchronous."""
+    if device.type != "cuda":
+        return decode_images(batch.records, device)
+    host = decode_images(batch.records, torch.device("cpu"))
+    return host.pin_memory().to(device, non_blocking=True)
+
+
+def run_batch(
+    plan: TestPlan, batch: Batch, adapters: list[Adapter], targets: _Targets | None, device: torch.device
+) -> tuple[list[PredictionRow], list[TargetRow]]:
+    """One batch, start to end, in the calling thread: decode, corrupt, predict (what a Ray actor runs)."""
+    return _predict(batch, adapters, corrupted_points(plan, batch, targets, device), targets=targets)
+
+
+def _predict(
+    batch: Batch, adapters: list[Adapter], items: Iterable[_Point], *, targets: _Targets | None = None
+) -> tuple[list[PredictionRow], list[TargetRow]]:
+    """Every model on every point of one batch → host rows for the store."""
+    ids = [r.image_id for r in batch.records]
+    outputs: list[tuple[str, Point, torch.Tensor | BatchDetections]] = []
+    moved: list[tuple[Point, Boxes]] = []
+    labels = areas = None
+    for item in items:
+        if item.ready is not None:  # computed on the prefetch thread's CUDA stream
+            current = torch.cuda.current_stream(item.images.device)
+            current.wait_event(item.ready)
+            for tensor in (item.images, item.decoded):  # not reused by the side stream before this one is done
+                tensor.record_stream(current)
+        if item.moved is not None:
+            moved.append((item.point, item.moved))
         for n, adapter in enumerate(adapters):
-            x = _own_copy(corrupted.images, images, last=n == len(adapters) - 1)
-            outputs.append((adapter.name, point, adapter(x, where=where)))
+            x = _own_copy(item.images, item.decoded, last=n == len(adapters) - 1)
+            outputs.append((adapter.name, item.point, adapter(x, where=item.where)))
+    if moved and targets is not None:
+        _, labels, areas = targets.batch(ids)
     predictions = [row for name, point, out in outputs for row in _rows(name, point, out, batch)]
     target_rows = [row for point, b in moved for row in _target_rows(point, b, labels, areas, ids)]
     return predictions, target_rows
+
+
+class _Prefetch:
+    """Decodes and corrupts batch k+1 on a thread of its own while the models run on batch k.
+
+    Iterating yields ``(batch, points)`` in order, ``points`` being an iterator of ``_Point`` fed by
+    the thread through a short queue (two points ahead), so memory holds a few corrupted batches
+    whatever the dataset's size. On CUDA the thread computes on a stream of its own and hands over
+    an event to wait on. An error of the thread (an undecodable image) is raised where the consumer
+    reaches it, after the batches before it are committed; ``close`` stops the thread.
+    """
+
+    _DEPTH = 2
+
+    def __init__(self, plan: TestPlan, todo: list[Batch], targets: _Targets | None, device: torch.device) -> None:
+        self._plan, self._todo, self._targets, self._device = plan, todo, targets, device
+        self._queue: queue.Queue = queue.Queue(maxsize=self._DEPTH)
+        self._stop = threading.Event()
+        self.seconds: dict[str, float] = {}  # prefetch time per batch, added to the batch's own
+        self._thread = threading.Thread(target=self._produce, name="fieldready-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        stream = torch.cuda.Stream(self._device) if self._device.type == "cuda" else None
+        try:
+            with torch.cuda.stream(stream) if stream is not None else nullcontext():
+                for batch in self._todo:
+                    t0 = time.perf_counter()
+                    for item in corrupted_points(self._plan, batch, self._targets, self._device):
+                        if stream is not None:
+                            event = torch.cuda.Event()
+                            event.record(stream)
+                            item = _Point(item.point, item.images, item.decoded, item.where, item.moved, event)
+                        self.seconds[batch.key] = self.seconds.get(batch.key, 0.0) + time.perf_counter() - t0
+                        if not self._put(item):
+                            return
+                        t0 = time.perf_counter()
+                    if not self._put(_END):
+                        return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(_Failed(exc))
+
+    def __iter__(self) -> Iterator[tuple[Batch, Iterator[_Point]]]:
+        for batch in self._todo:
+            yield batch, self._points()
+
+    def _points(self) -> Iterator[_Point]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
 
 
 def _own_copy(batch: torch.Tensor, decoded: torch.Tensor, *, last: bool) -> torch.Tensor:

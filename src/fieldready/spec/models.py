@@ -332,12 +332,16 @@ class ReportSpec(_Strict):
 
 
 class RunSpec(_Strict):
-    """Execution settings: device, seed and batch size."""
+    """Execution settings: device, seed, batch size, CPU threads and executor (local or a Ray cluster)."""
 
     device: str = "auto"
     seed: int = Field(default=0, ge=0)  # seeds NumPy's SeedSequence, which takes non-negative integers
     batch_size: int | Literal["auto"] = "auto"
     bootstrap: int = Field(default=1000, ge=0, le=100000)
+    # CPU threads of torch's intra-op pool; omitted: the free physical cores less one (execution/device.py)
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None  # a Ray cluster (ray://host:10001 or auto); omitted: RAY_ADDRESS, else a local cluster
 
     @field_validator("device")
     @classmethod
