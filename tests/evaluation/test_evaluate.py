@@ -9,12 +9,14 @@ import pytest
 
 from fieldready.evaluation.evaluate import evaluate, detections_of, targets_of
 from fieldready.evaluation.metrics.detection import STAT_KEYS, DetectionUnit, evaluate_detection
+from fieldready.evaluation.metrics.operating_point import OPERATING_METRICS
 from fieldready.execution.store import ResultStore
 from fieldready.plan import CLEAN, TestPlan, compile_plan
 from fieldready.spec import load_spec
 from tests._project import executed_plan, make_detection_project
 
-PER_CLASS = ["ap", "ap50", "ar100"]
+OPERATING = list(OPERATING_METRICS)  # precision, recall, f1, miss_rate, false_alarms at the operating point
+PER_CLASS = ["ap", "ap50", "ar100", *OPERATING]
 COUNTS = ["tp", "fp", "fn", "wrong_class"]
 
 
@@ -31,7 +33,7 @@ def test_every_unit_has_the_registry_metrics_of_its_point(run: tuple[TestPlan, P
         ev = evaluate(plan, store)
     assert set(ev.units) == set(plan.units)
     for (model, point), unit in ev.units.items():
-        assert list(unit.metrics) == list(STAT_KEYS), (model, point)  # no criterion asks for consistency
+        assert list(unit.metrics) == [*STAT_KEYS, *OPERATING], (model, point)  # no criterion asks for consistency
         classes = sorted(plan.dataset.classes)
         assert sorted(unit.per_class) == classes
         for c in classes:
@@ -45,7 +47,7 @@ def test_metrics_are_those_of_the_stores_predictions(run: tuple[TestPlan, Path])
         for model, point in plan.units:
             direct = evaluate_detection(targets_of(plan, store, point), detections_of(store.predictions(model, point)),
                                         category_ids=sorted(plan.dataset.classes))
-            assert ev.units[(model, point)].metrics == direct.stats
+            assert {k: ev.units[(model, point)].metrics[k] for k in STAT_KEYS} == direct.stats
 
 
 def test_the_source_yields_values_and_replicates_again(run: tuple[TestPlan, Path]) -> None:
@@ -73,3 +75,14 @@ def test_consistency_is_measured_when_a_criterion_names_it(run: tuple[TestPlan, 
     corrupted = [p.key for p in plan.points if p.key != CLEAN]
     values = [ev.units[("model-a", k)].metrics["consistency"] for k in corrupted]
     assert all(v is None or 0.0 <= v <= 1.0 for v in values) and any(v is not None for v in values)
+
+
+def test_every_unit_of_a_model_is_measured_at_its_clean_operating_point(run: tuple[TestPlan, Path]) -> None:
+    plan, run_dir = run
+    with ResultStore(run_dir) as store:
+        ev = evaluate(plan, store)
+    for model in (m.name for m in plan.models):
+        op = ev.operating_points[model]
+        assert op.source == "default" and op.rule == "max_f1" and op.single is not None
+        for point in (p.key for p in plan.points):
+            assert ev.units[(model, point)].source.operating_point is op

@@ -160,22 +160,31 @@ def _panels(
     return out
 
 
-def _aligned(plan: TestPlan, point: Point, clean: list[ImageDetections], device: torch.device) -> list[ImageDetections]:
-    """The clean detections moved as ``point`` moves each image (per-image seeds: the run's own draws);
-    boxes that leave the frame are dropped."""
+def _aligned(plan: TestPlan, point: Point, clean: list[ImageDetections], device: torch.device,
+             *, chunk: int = 64) -> list[ImageDetections]:
+    """The clean detections moved as ``point`` moves each image (per-image seeds: the run's own draws,
+    whatever the batch); boxes that leave the frame are dropped. Images are corrupted in chunks of one size."""
     records = {r.image_id: r for r in plan.dataset.records}
-    out = []
+    by_size: dict[tuple[int, int], list[ImageDetections]] = {}
     for d in clean:
-        image = decode_images([records[d.image_id]], device)
-        boxes = Boxes.from_list([torch.from_numpy(np.asarray(d.boxes, dtype=np.float32))], device=device)
-        moved = corrupt_point(image, point, [d.image_id], seed=plan.seed, boxes=boxes).boxes
-        if moved is None:
-            out.append(d)
-            continue
-        keep = moved.valid[0].cpu().numpy()
-        xyxy = moved.xyxy[0].cpu().numpy().astype(np.float64)
-        out.append(ImageDetections(d.image_id, xyxy[keep], d.scores[keep], d.labels[keep]))
-    return out
+        by_size.setdefault((records[d.image_id].height, records[d.image_id].width), []).append(d)
+    moved_of: dict[int, ImageDetections] = {}
+    for group in by_size.values():
+        for start in range(0, len(group), chunk):
+            part = group[start : start + chunk]
+            ids = [d.image_id for d in part]
+            images = decode_images([records[i] for i in ids], device)
+            boxes = Boxes.from_list([torch.from_numpy(np.asarray(d.boxes, dtype=np.float32)) for d in part], device=device)
+            moved = corrupt_point(images, point, ids, seed=plan.seed, boxes=boxes).boxes
+            for k, d in enumerate(part):
+                if moved is None:
+                    moved_of[d.image_id] = d
+                    continue
+                n = len(d.scores)
+                keep = moved.valid[k, :n].cpu().numpy()
+                xyxy = moved.xyxy[k, :n].cpu().numpy().astype(np.float64)
+                moved_of[d.image_id] = ImageDetections(d.image_id, xyxy[keep], d.scores[keep], d.labels[keep])
+    return [moved_of[d.image_id] for d in clean]
 
 
 def operating_point_of(plan: TestPlan, result: OperatingPointResult | None) -> OperatingPoint:
