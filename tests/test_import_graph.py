@@ -38,7 +38,7 @@ LEAVES = (
 )
 #: What sequences the stages, and the tools beside them (``profile`` reads a spec to suggest its
 #: conditions): may import any stage, at module level; no stage imports them.
-ORCHESTRATION = ("pipeline", "cli", "profile")
+ORCHESTRATION = ("pipeline", "cli", "profile", "starter")
 LAZY_IMPORTS_ALLOWED = ("cli",)
 
 

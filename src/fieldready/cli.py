@@ -257,6 +257,25 @@ def profile(frames: Path, reference: Path | None, spec: Path | None, out: Path, 
     click.echo(f"wrote {result.paths['yaml']}  {result.paths['html']}  {result.paths['json']}")
 
 
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--model", "models", type=click.Path(path_type=Path), multiple=True,
+              help="A model file (.onnx, .pt2, TorchScript .pt/.ts); repeat for several candidates.")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="The spec file to write.")
+@click.option("--task", type=click.Choice(["detection", "classification"]), default=None,
+              help="For a plain folder of images (default: from the labels).")
+@click.option("--force", is_flag=True, help="Replace an existing OUT.")
+def init(data: Path, models: tuple[Path, ...], out: Path, task: str | None, force: bool) -> None:
+    """Look at DATA and the model files and write a commented starter spec that validates and runs."""
+    from fieldready.starter import write_starter
+
+    text = write_starter(data, list(models), out, force=force, task=task)
+    warnings = [line.removeprefix("# sample size: ") for line in text.splitlines() if line.startswith("# sample size: ")]
+    for warning in warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"wrote {out}; next: fieldready plan {out}  then  fieldready run {out} -o RUN_DIR")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="fieldready")
