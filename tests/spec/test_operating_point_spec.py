@@ -53,6 +53,7 @@ def test_mistakes_exit_2_naming_the_model_and_key(project: Path, form: str, wher
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert where in result.output and what in result.output, result.output
+    assert "model 'model-a'" in result.output, result.output
 
 
 def test_a_rule_on_unlabelled_images_is_refused(project: Path) -> None:

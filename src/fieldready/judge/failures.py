@@ -120,7 +120,7 @@ def failure_gallery(
                 clean_png=f"{stem}-clean.png",
                 corrupted_png=f"{stem}-corrupted.png",
                 caption=f"{Path(record.path).name}: {point.condition} {point.label}; "
-                f"{_CHANGE[plan.spec.task]} {failure.score:.2f}",
+                f"{_CHANGE[plan.spec.task]} {failure.score:.2f}" + _boxes_note(op),
             )
             items.append(item)
             panels += _panels(plan, store, entry.name, record, failure, item, device, op)
@@ -185,6 +185,14 @@ def _aligned(plan: TestPlan, point: Point, clean: list[ImageDetections], device:
                 xyxy = moved.xyxy[k, :n].cpu().numpy().astype(np.float64)
                 moved_of[d.image_id] = ImageDetections(d.image_id, xyxy[keep], d.scores[keep], d.labels[keep])
     return [moved_of[d.image_id] for d in clean]
+
+
+def _boxes_note(op: OperatingPoint | None) -> str:
+    """What the drawn boxes are: those at or above the operating point (a detector's), said in the caption."""
+    if op is None:
+        return ""
+    single = op.single
+    return f"; boxes with score ≥ {single:.2f}" if single is not None else "; boxes at or above each class's threshold"
 
 
 def operating_point_of(plan: TestPlan, result: OperatingPointResult | None) -> OperatingPoint:

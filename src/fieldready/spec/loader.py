@@ -125,6 +125,10 @@ def _one_error(err: dict, path: KeyPath, located: Located) -> SpecError:
         return located.error(path[:-1], f"missing required key '{path[-1]}'", of_key=True)
     if "input" in err and kind not in ("value_error", "assertion_error") and not isinstance(err["input"], dict):
         msg = f"{msg} (got {err['input']!r})"
+    if len(path) > 2 and path[0] == "models" and path[2] == "operating_point":  # the model by name, not only index
+        models = located.data.get("models") if isinstance(located.data, dict) else None
+        name = models[path[1]].get("name") if isinstance(models, list) and isinstance(models[path[1]], dict) else None
+        msg = f"model {name!r}: {msg}" if isinstance(name, str) else msg
     return located.error(path, msg)
 
 
