@@ -4,12 +4,18 @@ The reference is the floor no pipeline can beat: every model's forward pass on t
 (already decoded, on the device, no corruption, nothing stored). The pipeline figure is the whole
 of ``execute`` + ``evaluate``: decode, corrupt on the device, predict, store in SQLite, evaluate.
 Everything above the reference is overhead to shrink. Prints a table; run with
-``python benchmarks/pipeline.py [--example shapes|digits] [--repeat 3]``.
+``python benchmarks/pipeline.py [--example shapes|digits|resnet18] [--repeat 3]``.
+
+``resnet18``: a plain-torch ResNet-18 (seeded weights, TorchScript) at 224×224 over the imagenet-c
+preset (15 corruptions × 5 levels + clean) on ``--images`` photos, the case where the model's own
+compute dominates (target ≥ 0.95 of the bare forward passes on CPU). Both sides run with the thread
+setting a run would choose (``execution/device.py::choose_threads``), printed with the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +24,7 @@ import torch
 
 from fieldready.data.decode import decode_images
 from fieldready.evaluation.evaluate import evaluate
-from fieldready.execution.device import select_device
+from fieldready.execution.device import choose_threads, select_device, use_threads
 from fieldready.execution.models.adapter import load_model
 from fieldready.execution.runner import batches, execute
 from fieldready.execution.store import ResultStore
@@ -41,26 +47,93 @@ def bare_forward_seconds(plan, device: torch.device) -> float:  # noqa: ANN001
     return time.perf_counter() - start
 
 
-def pipeline_seconds(plan, device: torch.device) -> tuple[float, float]:  # noqa: ANN001
+def pipeline_seconds(plan, device: torch.device, threads) -> tuple[float, float]:  # noqa: ANN001
     """Time of execute (decode + corrupt + predict + store) and of evaluate, into a fresh store."""
     with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp)) as store:
         start = time.perf_counter()
-        execute(plan, store, device=device, progress=False)
+        execute(plan, store, device=device, progress=False, threads=threads)
         mid = time.perf_counter()
         evaluate(plan, store)
         return mid - start, time.perf_counter() - mid
 
 
+class _Block(torch.nn.Module):
+    """ResNet's basic block: two 3×3 convolutions with batch norm and a shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(cout)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(cout)
+        self.down = torch.nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.down = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride, bias=False), torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.down(x))
+
+
+def resnet18(classes: int) -> torch.nn.Module:
+    """ResNet-18's layout (11.7 M parameters with 1000 classes, 1.8 GFLOPs at 224 px), seeded weights."""
+    torch.manual_seed(0)
+    layers: list[torch.nn.Module] = [torch.nn.Conv2d(3, 64, 7, 2, 3, bias=False), torch.nn.BatchNorm2d(64), torch.nn.ReLU(),
+                                     torch.nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [_Block(cin, cout, stride), _Block(cout, cout, 1)]
+        cin = cout
+    layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(512, classes)]
+    return torch.nn.Sequential(*layers).eval()
+
+
+def resnet_spec(root: Path, images: int) -> Path:
+    """A project of ``images`` 224×224 photos in two class folders, the ResNet-18 and the imagenet-c preset."""
+    import cv2
+    import skimage.data
+
+    names = ("astronaut", "chelsea", "coffee", "rocket")
+    for i in range(images):
+        folder = root / "data" / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        photo = cv2.resize(getattr(skimage.data, names[i % 4])(), (224 + i, 224 + i))[i : i + 224, i : i + 224]
+        cv2.imwrite(str(folder / f"{i:04d}.png"), photo[:, :, ::-1])
+    torch.jit.script(resnet18(2)).save(str(root / "resnet18.pt"))
+    spec = root / "spec.yaml"
+    spec.write_text(f"""\
+fieldready: 1
+name: resnet18-imagenet-c
+task: classification
+dataset: {{format: imagefolder, images: data}}
+models:
+  - {{name: resnet18, kind: torchscript, path: resnet18.pt}}
+conditions:
+  - {{preset: imagenet-c}}
+criteria:
+  - {{metric: top1, on: clean, at_least: 0.5}}
+run: {{device: cpu, seed: 0, batch_size: {images}, bootstrap: 100}}
+""")
+    return spec
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--example", default="shapes", choices=["shapes", "digits"])
+    parser.add_argument("--example", default="shapes", choices=["shapes", "digits", "resnet18"])
+    parser.add_argument("--images", type=int, default=8, help="photos for --example resnet18 (one batch)")
     parser.add_argument("--repeat", type=int, default=3, help="take the best of N runs of each")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: a run's own choice)")
     args = parser.parse_args()
-    plan = compile_plan(load_spec(example_spec(args.example)))
+    tmp = tempfile.TemporaryDirectory()
+    spec = resnet_spec(Path(tmp.name), args.images) if args.example == "resnet18" else example_spec(args.example)
+    plan = compile_plan(load_spec(spec))
     device = select_device(plan.spec.run.device)
     predictions = len(plan.dataset.records) * len(plan.points) * len(plan.models)
-    reference = min(bare_forward_seconds(plan, device) for _ in range(args.repeat))
-    runs = [pipeline_seconds(plan, device) for _ in range(args.repeat)]
+    threads = choose_threads(args.threads)
+    print(f"threads: {threads}; {len(os.sched_getaffinity(0))} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    with use_threads(threads):  # execute sets the same itself; the reference needs it too
+        reference = min(bare_forward_seconds(plan, device) for _ in range(args.repeat))
+        runs = [pipeline_seconds(plan, device, threads) for _ in range(args.repeat)]
     run_s, eval_s = min(runs, key=sum)
     total = run_s + eval_s
     print(f"example {args.example}: {len(plan.dataset.records)} images × {len(plan.points)} points × "

@@ -16,6 +16,8 @@ import ray
 from click.testing import CliRunner
 
 from fieldready.cli import cli
+from fieldready.errors import PlanError
+from fieldready.execution.ray_executor import BatchWorker
 from fieldready.execution.runner import batches
 from fieldready.plan import compile_plan
 from fieldready.spec import load_spec
@@ -135,3 +137,12 @@ def test_executor_ray_without_ray_names_the_extra(tmp_path: Path, monkeypatch: p
     assert "fieldready[ray]" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "results.sqlite").exists()  # nothing started
+
+
+def test_a_worker_that_sees_other_files_refuses_to_compute(tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    identity = compile_plan(load_spec(spec)).identity()
+    (tmp_path / "p" / "models" / "b.pt").write_bytes((tmp_path / "p" / "models" / "a.pt").read_bytes())  # the node's copy differs
+    worker = BatchWorker(str(spec), identity, ["model-a", "model-b"], "cpu", 1)
+    with pytest.raises(PlanError, match=r"models\.model-b\.hash"):
+        worker.run("any", [1], ["model-a"])

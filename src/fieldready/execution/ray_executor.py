@@ -51,14 +51,23 @@ class BatchWorker:
     """A Ray actor's state: the plan compiled on its node, its models loaded once, its device."""
 
     def __init__(self, spec_path: str, identity: dict, models: list[str], device: str, threads: int) -> None:
-        from fieldready.execution.runner import _Targets
+        # A fieldready error here is kept and raised by ``run``: an actor whose constructor raises
+        # would be restarted in vain, and Ray reports it as a death, not as the error it was.
+        self.error: FieldreadyError | None = None
+        try:
+            self._load(spec_path, identity, models, device, threads)
+        except FieldreadyError as exc:
+            self.error = exc
+
+    def _load(self, spec_path: str, identity: dict, models: list[str], device: str, threads: int) -> None:
+        import cv2
+
         from fieldready.execution.models.adapter import load_model
+        from fieldready.execution.runner import _Targets
         from fieldready.plan import compile_plan
         from fieldready.spec.loader import load_spec
 
         torch.set_num_threads(threads)
-        import cv2
-
         cv2.setNumThreads(1)
         plan = compile_plan(load_spec(spec_path))
         if plan.identity() != identity:
@@ -85,6 +94,8 @@ class BatchWorker:
         """One batch: its key, prediction rows, moved-target rows and seconds spent."""
         from fieldready.execution.runner import Batch, run_batch
 
+        if self.error is not None:
+            raise self.error
         t0 = time.perf_counter()
         batch = Batch(key, [self.records[i] for i in image_ids])
         adapters = [a for a in self.adapters if a.name in models]
