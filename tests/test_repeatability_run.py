@@ -123,7 +123,8 @@ def test_detection_captures_at_the_operating_point(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for model in json.loads((out / "results.json").read_text())["models"]:
         rep = model["repeatability"]
-        assert rep["threshold"] == "detections with score ≥ 0.5"
+        point = model["operating_point"]["score_threshold"]  # chosen on the clean images (max F1)
+        assert rep["threshold"] == f"detections with score ≥ {point:.3g} (the model's operating point)"
         assert (rep["groups"], rep["videos"]) == (2, 1)
         for name in ("repeatability", "agreement", "video_flip_rate"):
             f = rep["figures"][name]

@@ -158,7 +158,7 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                 unit = ClassificationUnit(labels, logits, clean_top1=clean_top1[model.name])
                 metrics, per_class = measure(plan, point, unit, unit.class_ids)
                 units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
-    repeat = evaluate_repeatability(plan, store)
+    repeat = evaluate_repeatability(plan, store, operating_points=operating)
     for name, r in repeat.items():  # one unit per model at REPEAT: the registry's repeatability rows
         units[(name, REPEAT)] = UnitResult(name, REPEAT, {m: r.unit.value(m) for m in REPEAT_METRICS}, {}, r.unit)
     return Evaluation(plan, units, repeat=repeat, operating_points=operating)

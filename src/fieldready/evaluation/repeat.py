@@ -1,18 +1,21 @@
 """Evaluate the repeated captures: each model's answers per capture → ``RepeatUnit`` counts per group and video.
 
 An answer is the top-1 class (classification) or the detections at the model's operating point
-(detection, ``score_threshold``). What the report's gallery shows of a group that disagreed is kept
-too: each capture's answer in words.
+(detection): the one evaluation chose on the clean images (``metrics.operating_point``), else the
+spec's fixed ``operating_point.score_threshold``, else 0.5 (``score_threshold``). What the report's
+gallery shows of a group that disagreed is kept too: each capture's answer in words.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fieldready.data.captures import CaptureGroup
+from fieldready.evaluation.metrics.operating_point import OperatingPoint
 from fieldready.evaluation.metrics.repeatability import (
     GroupCounts,
     RepeatUnit,
@@ -46,9 +49,12 @@ def score_threshold(model: object, classes: dict[int, str] | None = None) -> flo
     return DEFAULT_SCORE_THRESHOLD
 
 
-def _kept(rows: np.ndarray, threshold: float | dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+def _kept(rows: np.ndarray, threshold: float | dict[int, float] | OperatingPoint) -> tuple[np.ndarray, np.ndarray]:
     """(boxes, labels) of the detections at or above the threshold (their class's, per class)."""
     labels = rows[:, 5].astype(np.int64)
+    if isinstance(threshold, OperatingPoint):
+        keep = threshold.keep(rows[:, 4], labels)
+        return rows[keep, :4].astype(np.float64), labels[keep]
     if isinstance(threshold, dict):
         limit = np.array([threshold.get(int(c), DEFAULT_SCORE_THRESHOLD) for c in labels], dtype=np.float64)
     else:
@@ -84,8 +90,13 @@ def _words(task: str, answer: object, classes: dict[int, str]) -> str:
     return ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
 
 
-def evaluate_repeatability(plan: TestPlan, store: ResultStore) -> dict[str, RepeatEvaluation]:
-    """Model name → its repeatability on the plan's captures (empty without ``repeatability:``)."""
+def evaluate_repeatability(
+    plan: TestPlan, store: ResultStore, *, operating_points: Mapping[str, OperatingPoint] | None = None
+) -> dict[str, RepeatEvaluation]:
+    """Model name → its repeatability on the plan's captures (empty without ``repeatability:``).
+
+    ``operating_points``: each detector's operating point as evaluation resolved it on the clean images.
+    """
     captures = plan.captures
     if captures is None:
         return {}
@@ -95,7 +106,7 @@ def evaluate_repeatability(plan: TestPlan, store: ResultStore) -> dict[str, Repe
     out = {}
     for model in plan.models:
         rows = store.predictions(model.name, REPEAT)
-        threshold = score_threshold(model.spec, classes)
+        threshold = (operating_points or {}).get(model.name) or score_threshold(model.spec, classes)
         unit = RepeatUnit(seed=derive_seed(plan.seed, REPEAT, 0) % (2**32))
         answers_of: list[GroupAnswers] = []
         for group in captures.groups:

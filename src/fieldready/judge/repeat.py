@@ -77,14 +77,19 @@ def repeatability_result(plan: TestPlan, evaluation: Evaluation, model: str, rep
         for i, g in enumerate(r.groups)
         if (g.counts.flips if g.group.kind == "video" else not g.counts.repeatable)
     ]
-    if plan.spec.task == "detection":
-        entry = next(m for m in plan.models if m.name == model)
-        t = score_threshold(entry.spec, dict(plan.dataset.classes))
-        names = plan.dataset.classes
+    names = plan.dataset.classes
+    op = evaluation.operating_points.get(model)
+    if plan.spec.task != "detection":
+        threshold = "top-1 class"
+    elif op is not None and op.single is not None:
+        threshold = f"detections with score ≥ {op.single:.3g} (the model's operating point)"
+    elif op is not None:
+        per_class = ", ".join(f"{names.get(c, c)} {t:.3g}" for c, t in sorted(op.thresholds.items()))
+        threshold = f"detections above the model's operating point ({per_class})"
+    else:
+        t = score_threshold(next(m for m in plan.models if m.name == model).spec, dict(names))
         threshold = (f"detections with score ≥ {t:g}" if isinstance(t, float)
                      else "detections above " + ", ".join(f"{names.get(c, c)} {v:g}" for c, v in sorted(t.items())))
-    else:
-        threshold = "top-1 class"
     return RepeatabilityResult(
         groups=len(plan.captures.of_kind("group")),
         videos=len(plan.captures.of_kind("video")),

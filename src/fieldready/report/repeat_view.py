@@ -53,6 +53,10 @@ def _summary(g: RepeatGroup) -> str:
     return f"{g.captures} captures: {g.agreeing_pairs} of {g.pairs} pairs agree"
 
 
+def _count(n: int, noun: str) -> str:
+    return "" if not n else f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _uri(run_dir: Path, rel: str) -> tuple[str, str]:
     try:
         return png_data_uri(run_dir / rel, max_side=256), ""
@@ -70,13 +74,13 @@ def repeatability_view(r: Results, run_dir: Path) -> RepeatabilityView | None:
     figures = [f for f in _FIGURES if any(m.repeatability.figures.get(f) and m.repeatability.figures[f].value is not None  # type: ignore[union-attr]
                                           for m in models)]
     synthetic = [k for k in _SYNTHETIC if any(k in m.repeatability.synthetic for m in models)]  # type: ignore[union-attr]
-    headers = ["model"] + [r.metric_names.get(f, f) for f in figures] + [_SYNTHETIC[k] for k in synthetic]
+    headers = ["model", "answer compared"] + [r.metric_names.get(f, f) for f in figures] + [_SYNTHETIC[k] for k in synthetic]
     rows = []
     groups: list[RepeatGroupView] = []
     for m in models:
         rep = m.repeatability
         assert rep is not None  # noqa: S101
-        cells = [m.name]
+        cells = [m.name, rep.threshold]
         for f in figures:
             fig = rep.figures.get(f)
             cells.append(f"{fmt(fig.value)} {fmt_ci(fig.ci)}".strip() if fig else "—")
@@ -88,7 +92,10 @@ def repeatability_view(r: Results, run_dir: Path) -> RepeatabilityView | None:
                 uri, problem = _uri(run_dir, c.png) if c.png else ("", "")
                 views.append(RepeatCaptureView(c.name, c.answer, uri, problem))
             groups.append(RepeatGroupView(m.name, g.name, g.kind, _summary(g), views))
-    parts = [f"{first.groups} groups" if first.groups else "", f"{first.videos} videos" if first.videos else ""]
-    note = (f"{' and '.join(p for p in parts if p)} ({first.captures} captures); answers are {first.threshold}. "
-            "Intervals: 95 %, bootstrap over groups (videos for the flip rate).")
+    parts = [_count(first.groups, "group"), _count(first.videos, "video")]
+    note = (f"{' and '.join(p for p in parts if p)} ({first.captures} captures). Intervals: 95 %, bootstrap over "
+            "groups (videos for the flip rate). ")
+    note += ("The synthetic columns ask the same question with simulated perturbations (see the robustness profile)."
+             if synthetic else "No synthetic stability figure was measured to set beside them (detection "
+             "consistency is measured when a criterion names it).")
     return RepeatabilityView(headers, rows, note, groups)
