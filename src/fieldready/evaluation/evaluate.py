@@ -161,7 +161,4 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
     repeat = evaluate_repeatability(plan, store, operating_points=operating)
     for name, r in repeat.items():  # one unit per model at REPEAT: the registry's repeatability rows
         units[(name, REPEAT)] = UnitResult(name, REPEAT, {m: r.unit.value(m) for m in REPEAT_METRICS}, {}, r.unit)
-    repeat = evaluate_repeatability(plan, store)
-    for name, r in repeat.items():  # one unit per model at REPEAT: the registry's repeatability rows
-        units[(name, REPEAT)] = UnitResult(name, REPEAT, {m: r.unit.value(m) for m in REPEAT_METRICS}, {}, r.unit)
-    return Evaluation(plan, units, repeat=repeat, repeat=repeat, operating_points=operating)
+    return Evaluation(plan, units, repeat=repeat, operating_points=operating)
