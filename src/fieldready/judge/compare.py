@@ -87,7 +87,7 @@ def recommend(
         if diff_ci is not None and diff_ci[0] <= 0.0:
             reason += (
                 f"; {second.name} ({second.production_score:.3f}) is statistically indistinguishable "
-                f"(paired bootstrap difference {diff_ci[0]:+.3f} to {diff_ci[1]:+.3f})"
+                f"(paired bootstrap difference, 95 % interval {diff_ci[0]:+.3f} to {diff_ci[1]:+.3f})"
             )
         else:
             reason += f", ahead of {second.name} ({second.production_score:.3f})"

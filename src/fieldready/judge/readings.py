@@ -16,6 +16,7 @@ __all__ = [
     "STATUS_WORD",
     "fmt",
     "fmt_ci",
+    "fmt_confidence",
     "fmt_p",
     "threshold_text",
     "significance",
@@ -38,9 +39,20 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def fmt_ci(ci: list[float] | None) -> str:
-    """An interval as '[lo, hi]'; '' when there is none."""
-    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci and len(ci) == 2 else ""
+def fmt_confidence(confidence: float | None) -> str:
+    """A confidence level as the report labels intervals with it: '95 %', '90 %', '99.5 %'; '' when unknown."""
+    if confidence is None or confidence != confidence:
+        return ""
+    return f"{round(confidence * 100, 2):g} %"
+
+
+def fmt_ci(ci: list[float] | None, confidence: float | None = None) -> str:
+    """An interval as '[lo, hi] 95 %' (its confidence level after it; '[lo, hi]' when the level is not
+    known); '' when there is none. Every interval the report shows goes through here, so none is unlabelled."""
+    if not ci or len(ci) != 2:
+        return ""
+    label = fmt_confidence(confidence)
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" + (f" {label}" if label else "")
 
 
 def fmt_p(p: float | None) -> str:
@@ -106,7 +118,7 @@ def what_would_change(m: ModelResult) -> list[str]:
             out.append(f"{m.name} fails {len(failed)} blocking criteria: {head}; all of them must pass for GO.")
     elif open_:
         for c in open_:
-            ci = f"its confidence interval {fmt_ci(c.ci)}" if c.ci else "its uncertainty"
+            ci = f"its confidence interval {fmt_ci(c.ci, c.confidence)}" if c.ci else "its uncertainty"
             out.append(
                 f"{m.name} is undecided on {c.id} ({c.description}): {ci} straddles the threshold "
                 f"{threshold_text(c)} (measured {fmt(c.value)}). More test images narrow the interval: "

@@ -26,6 +26,7 @@ __all__ = [
     "MODEL_DASHES",
     "Series",
     "ThresholdLine",
+    "EnvelopeMark",
     "severity_curve_svg",
     "heatmap_svg",
     "family_bars_svg",
@@ -68,6 +69,18 @@ class ThresholdLine:
     style: int | None = None
 
 
+@dataclass(frozen=True)
+class EnvelopeMark:
+    """A model's operating-envelope mark: a vertical tick at x (a fractional position on the curve's
+    axis, 1 = first severity) and its interval as a bar along the bottom (None ends are not drawn)."""
+
+    x: float
+    label: str
+    style: int
+    low: float | None = None
+    high: float | None = None
+
+
 _REFERENCE = re.compile(r'href="#([^"]+)"|url\(#([^)]+)\)')  # xlink:href="#id", clip-path="url(#id)"
 
 
@@ -108,8 +121,10 @@ def severity_curve_svg(
     *,
     ylabel: str,
     thresholds: Sequence[ThresholdLine] = (),
+    marks: Sequence[EnvelopeMark] = (),
 ) -> str:
-    """Metric vs severity for one condition, one line per model, criterion thresholds dotted."""
+    """Metric vs severity for one condition, one line per model, criterion thresholds dotted,
+    envelope marks (where a criterion stops holding, per model) as vertical ticks with interval bars."""
     with matplotlib.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(4.2, 2.6))
         x = np.arange(len(xlabels))
@@ -127,6 +142,16 @@ def severity_curve_svg(
         for t in thresholds:
             color = "#444444" if t.style is None else MODEL_COLORS[t.style % len(MODEL_COLORS)]
             ax.axhline(t.y, color=color, linestyle=(0, (1, 2)), linewidth=1.1, label=t.label)
+        for k, mk in enumerate(marks):
+            color = MODEL_COLORS[mk.style % len(MODEL_COLORS)]
+            ax.axvline(mk.x, ymax=0.92, color=color, linestyle=(0, (4, 2)), linewidth=1.0,
+                       label="envelope (per model)" if k == 0 else None)
+            ax.text(mk.x, 0.93 + 0.05 * (k % 2), mk.label, color=color, fontsize=5.5, ha="center",
+                    transform=ax.get_xaxis_transform())
+            if mk.low is not None and mk.high is not None:
+                y = 0.03 + 0.035 * k  # stacked bars near the axis, one per mark
+                ax.plot([mk.low, mk.high], [y, y], color=color, linewidth=2.2, alpha=0.6,
+                        solid_capstyle="butt", transform=ax.get_xaxis_transform())
         ticks, rotation = _tick_labels(xlabels)
         ax.set_xticks(x, ticks, rotation=rotation, ha="right" if rotation else "center")
         ax.set_title(title)

@@ -17,6 +17,7 @@ from fieldready.judge.readings import STATUS_WORD, fmt, fmt_p, threshold_text
 from fieldready.judge.readings import fmt_ci as _fmt_ci
 from fieldready.judge.results import ConditionResult, CriterionResult, ModelResult, Results, Significance
 from fieldready.report import charts
+from fieldready.report.envelope_view import EnvelopeTable, envelope_marks, envelope_tables
 from fieldready.report.gallery import png_data_uri
 from fieldready.report.repeat_view import RepeatabilityView, repeatability_view
 
@@ -34,6 +35,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("verdicts", "Verdict details"),
     ("criteria", "Acceptance criteria"),
     ("robustness", "Robustness profile"),
+    ("envelope", "Operating envelope"),
     ("repeatability", "Repeatability on real captures"),  # only when the spec has repeated captures
     ("clean", "Clean metrics"),
     ("gallery", "Failure gallery"),
@@ -294,6 +296,7 @@ class ReportContext:
     per_class: list[tuple[str, TableView]]
     per_class_counts: bool
     gallery: list[GalleryView]
+    envelope: list[EnvelopeTable]
     repeatability: RepeatabilityView | None
     provenance: list[tuple[str, str]]
     model_hashes: list[tuple[str, str]]
@@ -317,7 +320,7 @@ class ReportContext:
 
 def _issue(c: CriterionResult, anchors: Anchors) -> Issue:
     status, css, _ = _STATUS[c.passed]
-    return Issue(c.id, c.description, fmt(c.value), _threshold_text(c), _fmt_ci(c.ci), status, css, c.blocking,
+    return Issue(c.id, c.description, fmt(c.value), _threshold_text(c), _fmt_ci(c.ci, c.confidence), status, css, c.blocking,
                  anchors.criterion(c.id))
 
 
@@ -329,7 +332,7 @@ def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
         out.append(ModelSummary(
             name=m.name, anchor=anchors.model(i), kind=m.kind, style=i, verdict=VerdictView(m.verdict, css, icon),
             rank="—" if m.rank is None else str(m.rank),
-            production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci),
+            production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci, m.production_confidence),
             clean_primary=fmt(m.clean.get(r.primary_metric)), issues=issues,
             change=list(m.change), error=m.error, recommended=r.recommendation.model == m.name,
             operating_point=m.operating_point.description if m.operating_point is not None else "",
@@ -338,6 +341,17 @@ def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
 
 
 # ----------------------------------------------------------------------------- tables
+
+
+def _criterion_ci(c: CriterionResult, m: ModelResult) -> str:
+    """A criterion's interval with its confidence; for the production score at another confidence than the
+    summary's, why the two intervals of the same figure differ."""
+    text = _fmt_ci(c.ci, c.confidence)
+    if (text and c.metric == "production_score" and c.confidence is not None and m.production_ci
+            and m.production_confidence is not None and abs(c.confidence - m.production_confidence) > 1e-9):
+        text += (f" (at the criterion's confidence; the summary shows the production score's "
+                 f"{_fmt_ci(m.production_ci, m.production_confidence)})")
+    return text
 
 
 def _criteria_rows(r: Results, anchors: Anchors) -> list[CriterionRow]:
@@ -354,7 +368,7 @@ def _criteria_rows(r: Results, anchors: Anchors) -> list[CriterionRow]:
                 cells.append(None)
                 continue
             status, css, icon = _STATUS[c.passed]
-            cells.append(CriterionCell(fmt(c.value), _fmt_ci(c.ci), status, css, icon, anchors.cell(cid, i)))
+            cells.append(CriterionCell(fmt(c.value), _criterion_ci(c, m), status, css, icon, anchors.cell(cid, i)))
         rows.append(CriterionRow(cid, anchors.criterion(cid), first.description, first.metric, first.scope, _threshold_text(first),
                                  first.blocking, cells))
     return rows
@@ -376,7 +390,8 @@ def _comparison(r: Results) -> TableView:
     rows = [
         ["Verdict"] + [m.verdict for m in r.models],
         ["Rank"] + ["—" if m.rank is None else str(m.rank) for m in r.models],
-        ["Production score"] + [f"{fmt(m.production_score)} {_fmt_ci(m.production_ci)}".strip() for m in r.models],
+        ["Production score"] + [f"{fmt(m.production_score)} {_fmt_ci(m.production_ci, m.production_confidence)}".strip()
+                                for m in r.models],
     ]
     for k in _keys([m.clean for m in r.models]):
         rows.append([f"Clean {_metric_name(r, k)}"] + [fmt(m.clean.get(k)) for m in r.models])
@@ -520,7 +535,7 @@ def _charts(r: Results) -> tuple[list[Chart], list[Chart], Chart | None, Chart |
         series = [charts.Series(m.name, [m.clean.get(pm), *_values(m, cond, labels, pm)], i)
                   for i, m in enumerate(r.models)]
         svg = charts.severity_curve_svg(f"curve{k}", cond, ["clean", *labels], series, ylabel=ylabel,
-                                        thresholds=_thresholds(r, cond))
+                                        thresholds=_thresholds(r, cond), marks=envelope_marks(r, cond))
         curves.append(Chart(f"curve-{k}", cond, svg))
         heat_rows.append((cond, labels))
     heatmaps = []
@@ -614,7 +629,7 @@ def build_context(r: Results, *, run_dir: Path) -> ReportContext:
         model_anchors=[anchors.model(i) for i in range(len(r.models))],
         comparison=_comparison(r), baseline_comparison=_baseline_comparison(r), conditions=_conditions_table(r),
         curves=curves, heatmaps=heatmaps, families=fam, scatter=scatter,
-        per_class=_per_class(r), per_class_counts=_has_counts(r), gallery=_gallery(r, run_dir),
+        per_class=_per_class(r), per_class_counts=_has_counts(r), gallery=_gallery(r, run_dir), envelope=envelope_tables(r),
         provenance=_provenance(r), repeatability=repeat, model_hashes=sorted(r.provenance.model_hashes.items()),
         versions=sorted(r.provenance.versions.items()),
         spec_text=r.provenance.spec_text, spec_path=r.provenance.spec_path, signoff=signoff,
