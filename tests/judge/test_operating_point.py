@@ -84,3 +84,11 @@ def test_the_metrics_appear_per_point_and_per_class(run: tuple[Path, dict]) -> N
             square["metrics"]["recall"])
     fa = next(c for c in results["models"][0]["criteria"] if c["id"] == "fa")
     assert fa["ci"] is not None and fa["value"] is not None
+
+
+def test_the_report_shows_the_operating_point_beside_each_model(run: tuple[Path, dict]) -> None:
+    spec, results = run
+    html = (spec.parent.parent / "run" / "report.html").read_text()
+    for m in results["models"]:
+        assert m["operating_point"]["description"].split(",")[0] in html  # e.g. "score ≥ 0.3"
+    assert html.count("Operating point") >= len(results["models"])

@@ -294,12 +294,12 @@ def _op(name: str, label: str, description: str, *, higher: bool, rate: bool = F
 _AT = "at the model's operating point (score threshold), matched at IoU 0.5"
 #: The metrics at the operating point, each a row of the metric registry (per class too).
 OPERATING_METRICS: dict[str, MetricDef] = {r.name: r for r in (
-    _op("precision", "precision at the operating point", f"share of reported boxes that are right, {_AT}", higher=True),
-    _op("recall", "recall at the operating point", f"share of objects found, {_AT}", higher=True, rate=True),
-    _op("f1", "F1 at the operating point", f"harmonic mean of precision and recall, {_AT}", higher=True),
-    _op("miss_rate", "miss rate at the operating point", f"share of objects missed (1 − recall), {_AT}",
-        higher=False, rate=True),
-    _op("false_alarms", "false alarms per image at the operating point", f"unmatched reported boxes per image, {_AT}",
+    # short labels: they head table columns; the operating point itself is shown on each model's card
+    _op("precision", "precision", f"share of reported boxes that are right, {_AT}", higher=True),
+    _op("recall", "recall", f"share of objects found, {_AT}", higher=True, rate=True),
+    _op("f1", "F1", f"harmonic mean of precision and recall, {_AT}", higher=True),
+    _op("miss_rate", "miss rate", f"share of objects missed (1 − recall), {_AT}", higher=False, rate=True),
+    _op("false_alarms", "false alarms / image", f"unmatched reported boxes per image, {_AT}",
         higher=False, fraction=False, unit="per image"),
 )}
 
