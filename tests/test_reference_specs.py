@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from fieldready.plan import compile_plan
 from fieldready.resources import shipped
@@ -76,7 +76,7 @@ def _write_data(root: Path, dataset: dict, classes: list[str]) -> None:
 def test_reference_spec_validates_and_plans(path: Path, tmp_path: Path) -> None:
     spec_path = tmp_path / path.name
     shutil.copy(path, spec_path)
-    raw = yaml.safe_load(path.read_text())
+    raw = YAML(typ="safe", pure=True).load(path.read_text())
     _write_data(tmp_path, raw["dataset"], CLASSES[path.stem])
     for model in raw["models"]:
         (tmp_path / model["path"]).parent.mkdir(parents=True, exist_ok=True)

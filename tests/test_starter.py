@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import yaml
+from ruamel.yaml import YAML
 from click.testing import CliRunner
 
 from fieldready.cli import cli
@@ -126,7 +126,7 @@ def test_onnx_and_pt2_models_bring_their_input_size_and_output_format(shapes: Pa
     out = tmp_path / "spec.yaml"
     result = CliRunner().invoke(cli, ["init", str(shapes / "data"), "--model", str(tmp_path / "yolo.onnx"), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    model = yaml.safe_load(out.read_text())["models"][0]
+    model = YAML(typ="safe", pure=True).load(out.read_text())["models"][0]
     assert model["input"]["size"] == [96, 64] and model["output"]["format"] == "yolo"
 
 

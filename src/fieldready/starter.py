@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from fieldready.data.dataset import DatasetSource, load_source
 from fieldready.data.types import Dataset
@@ -89,8 +90,8 @@ def _is_coco(path: Path) -> bool:
 
 def _is_yolo(path: Path) -> bool:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(data, dict) and "names" in data
 
