@@ -2,7 +2,8 @@
 
 The model files are made by the real tools (``torch.onnx.export``, ``torch.export.save``, a transformers
 DETR built from its config, offline and seeded) and read back only through the spec: its ``input:`` and
-``output:`` blocks, no Python code beside it. The YOLO-layout detector finds the red rectangle of each
+``output:`` blocks, no Python code beside it — except the same DETR once more through ``kind: python``,
+which must give the exported program's numbers. The YOLO-layout detector finds the red rectangle of each
 non-square image through a letterbox, so its AP50 is 1 only if the boxes land back on the original; the
 same file declared with the wrong channel order loses it. Hostile files and declarations end in exit 2,
 one line naming the culprit, no traceback.
@@ -53,6 +54,24 @@ class _ExportableDetr(nn.Module):
         return {"logits": out.logits, "pred_boxes": out.pred_boxes}
 
 
+HF_MODELS = '''"""A transformers DETR built from its config: the entry point of the spec's python-kind model."""
+import torch
+import transformers
+
+
+def detr(order):
+    backbone = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                         layer_type="basic", out_features=["stage2"])
+    config = transformers.DetrConfig(
+        use_timm_backbone=False, backbone_config=backbone, use_pretrained_backbone=False, num_queries=12, d_model=32,
+        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+        decoder_ffn_dim=32, num_labels=3, id2label=dict(enumerate(order)),
+    )
+    torch.manual_seed(0)
+    return transformers.DetrForObjectDetection(config).eval()
+'''
+
+
 def _detr() -> nn.Module:
     backbone = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
                                          layer_type="basic", out_features=["stage2"])
@@ -94,6 +113,12 @@ models:
   - name: detr-pt2
     kind: exported
     path: models/detr.pt2
+    input: {size: [64, 96], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
+    output: {format: detr, labels: [vest, helmet, person]}
+  - name: detr-python
+    kind: python
+    entrypoint: "hf_models:detr"
+    options: {order: [vest, helmet, person]}
     input: {size: [64, 96], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
     output: {format: detr, labels: [vest, helmet, person]}
 baseline: yolo-onnx
@@ -139,6 +164,7 @@ def detection_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.export.save(torch.export.export(yolo, (torch.rand(2, 3, 64, 64),)), str(root / "models" / "yolo.pt2"))
     detr = _ExportableDetr(_detr())
     torch.export.save(torch.export.export(detr, (torch.rand(2, 3, 64, 96),)), str(root / "models" / "detr.pt2"))
+    (root / "hf_models.py").write_text(HF_MODELS)
     (root / "spec.yaml").write_text(DETECTION_SPEC)
     return root
 
@@ -155,7 +181,7 @@ def test_onnx_and_exported_detectors_run_from_the_spec(detection_project: Path, 
     result = _invoke("run", str(detection_project / "spec.yaml"), "-o", str(tmp_path / "run"), "--quiet")
     assert result.exit_code in (0, 1), result.output
     models = _results(tmp_path / "run")
-    assert {m["kind"] for m in models.values()} == {"onnx", "exported"}
+    assert {m["kind"] for m in models.values()} == {"onnx", "exported", "python"}
     for name in ("yolo-onnx", "yolo-pt2"):
         # the rectangle comes back on the 160 × 90 original through the 64 × 64 letterbox
         assert models[name]["error"] is None
@@ -166,6 +192,10 @@ def test_onnx_and_exported_detectors_run_from_the_spec(detection_project: Path, 
     # DETR (random weights) runs through the detr convention: one number, its boxes on the image
     assert models["detr-pt2"]["error"] is None
     assert 0.0 <= models["detr-pt2"]["clean"]["map"] < 0.5
+    # the same DETR run in process through kind python (its ModelOutput) gives the exported program's numbers
+    assert models["detr-python"]["error"] is None
+    for key in ("map", "ap50", "ar100"):
+        assert models["detr-python"]["clean"][key] == pytest.approx(models["detr-pt2"]["clean"][key], abs=1e-6), key
 
 
 @pytest.fixture(scope="module")
