@@ -164,7 +164,8 @@ class _Intervals(HTMLParser):
 
 
 _NUM = r"[<>≥≤]?\s*[-+−]?\d+(?:\.\d+)?"
-_INTERVAL = re.compile(rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*\]")
+# a measured interval has decimals ("[0.410, 0.470]"); a unit's "[0, 1]" range does not, and is no interval
+_INTERVAL = re.compile(rf"\[(?=[^\]]*\.)\s*{_NUM}\s*,\s*{_NUM}\s*\]")
 _LABEL = re.compile(rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*\]\s*\d+(?:\.\d+)?\s*%")
 
 
