@@ -61,6 +61,28 @@ def test_fail_on_gate(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     verdicts = {line.split()[1]: line.split()[0] for line in result.output.splitlines() if "production score" in line}
     assert verdicts and "GO" not in verdicts.values(), result.output
+    # the gate says why: every model that is not GO, with the blocking criteria that decided it
+    assert "--fail-on no-go: exit 1 because no model is GO" in result.output
+    for name in verdicts:
+        line = next(li for li in result.output.splitlines() if li.strip().startswith(f"{name}:"))
+        assert verdicts[name] in line and "c1" in line and "needs ≥ 0.990" in line, result.output
+
+
+def test_plan_prints_physical_severities_and_estimate_hint(tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=3, size=64)
+    spec.write_text(spec.read_text().replace(
+        "  - {corruption: translate, severity: {values: [2, 6]}, frequency: 0.1}",
+        "  - {corruption: translate, severity: {values: [2, 6]}, frequency: 0.1}\n"
+        "  - {corruption: gaussian_blur, severity: {levels: [1, 3]}, relative_to: 32, frequency: 0.1}"))
+    result = CliRunner().invoke(cli, ["plan", str(spec)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    blur = lines[next(i for i, li in enumerate(lines) if li.strip().startswith("gaussian_blur")) + 1]
+    # levels 1 and 3 are σ 1 and 3 px at 32 px; these images are 64 px, so ×2
+    assert "level 1 = 1 → 2 on these images (×2)" in blur and "level 3 = 3 → 6 on these images (×2)" in blur, blur
+    noise = lines[next(i for i, li in enumerate(lines) if li.strip().startswith("gaussian_noise")) + 1]
+    assert "level 1 = 0.08" in noise and "level 3 = 0.18" in noise, noise
+    assert "plan SPEC --estimate" in result.output
 
 
 def test_corrupt_command_matches_python_api(tmp_path: Path) -> None:

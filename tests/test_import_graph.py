@@ -28,6 +28,7 @@ LEAVES = (
     "usercode",
     "resources",
     "yaml_positions",
+    "progress",
     "corruptions",
     "data",
     "evaluation.metrics",

@@ -60,9 +60,12 @@ def validate(spec: Path) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(spec: Path, as_json: bool) -> None:
-    """Print the compiled test plan: units, images, cost estimate, plan hash."""
+@click.option("--estimate", is_flag=True,
+              help="Time the models and corruptions on a few images (loads torch and the models) and print the run's estimated time.")
+def plan(spec: Path, as_json: bool, estimate: bool) -> None:
+    """Print the compiled test plan: units, images, physical severities, cost, plan hash (--estimate: time)."""
     from fieldready.plan import compile_plan
+    from fieldready.plan.physical import describe_step, physical_steps
     from fieldready.spec import load_spec
 
     compiled = compile_plan(load_spec(spec))
@@ -72,16 +75,39 @@ def plan(spec: Path, as_json: bool) -> None:
     summary = compiled.describe()
     click.echo(f"plan {summary.name} ({summary.task})  hash {summary.plan_hash}")
     click.echo(f"images {summary.images}  models {len(summary.models)}  units {summary.unit_count}  batch size {summary.batch_size}")
-    for c in summary.conditions:
-        labels = ", ".join(p.label for p in c.points)
-        click.echo(f"  {c.name:<24} {c.family:<10} freq {c.frequency:<5g} {labels}")
+    sizes = [(r.width, r.height) for r in compiled.dataset.records]
+    for c in compiled.conditions:
+        rel = c.points[0].relative_to if c.points else None
+        click.echo(f"  {c.name:<24} {c.family:<10} freq {c.frequency:<5g} "
+                   f"{c.unit or 'composed'}{f' (relative_to {rel} px)' if rel else ''}")
+        points = [physical_steps(p.steps, p.relative_to, sizes) for p in c.points]
+        click.echo("      " + "; ".join(" + ".join(describe_step(s, with_name=len(steps) > 1) for s in steps)
+                                        for steps in points))
     cost = summary.cost
     click.echo(
         f"cost: {cost.forward_passes} forward passes, {cost.corrupted_images} corrupted images "
         f"({cost.megapixels_corrupted} MP), {cost.decoded_images} images decoded once"
     )
+    if estimate:
+        from fieldready.execution.estimate import estimate_run
+
+        e = estimate_run(compiled)
+        click.echo(f"estimated time: {_minutes(e.seconds)} on {e.device} for {e.images} images in batches of "
+                   f"{summary.batch_size} (timed on 1 and {e.sampled} images, every point and model: "
+                   f"{e.per_batch:.2f} s per batch + {e.per_image:.2f} s per image; model loading {e.load_seconds:.1f} s; "
+                   "evaluation and report not included)")
+    else:
+        click.echo("estimated time: run `fieldready plan SPEC --estimate` to time the models on a few images")
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _minutes(seconds: float) -> str:
+    """'about 4 min', 'about 1 h 20 min', 'about 40 s'."""
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
 
 
 @cli.command()
@@ -103,12 +129,43 @@ def run(spec: Path, out: Path, fail_on: str, sign_key: Path | None, sign_cert: P
     outcome = run_pipeline(spec, out, sign_key=sign_key, sign_cert=sign_cert, progress=not quiet,
                            executor=executor, address=address, threads=threads)
     _print_outcome(outcome)
-    verdicts = [m.verdict for m in outcome.results.models]
-    if (fail_on == "no-go" and "GO" not in verdicts) or (fail_on == "any-no-go" and "NO-GO" in verdicts):
+    failed = gate_failures(outcome.results, fail_on)
+    if failed:
+        for line in failed:
+            click.echo(line, err=True)
         sys.exit(1)
 
 
+def gate_failures(results, fail_on: str) -> list[str]:  # noqa: ANN001 - judge.results.Results
+    """Why ``--fail-on`` fails the run: one line per model that caused it, naming its deciding criteria.
+
+    Empty when the gate passes. ``no-go`` fails when no candidate is GO (every non-GO model is named),
+    ``any-no-go`` when some candidate is NO-GO (those are named).
+    """
+    from fieldready.judge.readings import threshold_text
+
+    models = results.models
+    if fail_on == "no-go" and not any(m.verdict == "GO" for m in models):
+        culprits, head = list(models), "--fail-on no-go: exit 1 because no model is GO"
+    elif fail_on == "any-no-go" and any(m.verdict == "NO-GO" for m in models):
+        culprits, head = [m for m in models if m.verdict == "NO-GO"], "--fail-on any-no-go: exit 1 because a model is NO-GO"
+    else:
+        return []
+    lines = [head]
+    for m in sorted(culprits, key=lambda m: (m.rank is None, m.rank or 0)):
+        blocking = [c for c in m.criteria if c.blocking and c.passed is not True]
+        why = "; ".join(
+            f"{c.id} {'FAILED' if c.passed is False else 'undecided'} ({c.metric} on {c.scope}: "
+            f"{'—' if c.value is None else f'{c.value:.3g}'}, needs {threshold_text(c)})" for c in blocking
+        )
+        if m.error:
+            why = f"error: {m.error}" + (f"; {why}" if why else "")
+        lines.append(f"  {m.name}: {m.verdict} — {why or 'no blocking criterion failed'}")
+    return lines
+
+
 def _print_outcome(outcome) -> None:  # noqa: ANN001
+    """The run's verdict lines (in rank order), the recommendation and where the report went."""
     r = outcome.results
     if outcome.stats.resumed:
         click.echo(f"resumed: {outcome.stats.resumed} batches were already done")
@@ -128,13 +185,15 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
 @click.option("--template-dir", type=click.Path(path_type=Path), default=None, help="Your own templates.")
 @click.option("--sign-key", type=click.Path(path_type=Path), help="PEM private key to sign the new PDF with.")
 @click.option("--sign-cert", type=click.Path(path_type=Path), help="PEM certificate of the signing key.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
 def report(run_dir: Path, page_size: str | None, template_dir: Path | None, sign_key: Path | None,
-           sign_cert: Path | None) -> None:
+           sign_cert: Path | None, quiet: bool) -> None:
     """Re-render report.html and report.pdf of a run directory from its results.json.
 
     A signed report.pdf is re-signed when --sign-key/--sign-cert are given; otherwise it is kept
     and the new PDF is written as report-unsigned.pdf.
     """
+    from fieldready.progress import Stages
     from fieldready.report import render_run
     from fieldready.report.render import Signing
     from fieldready.report.sign import check_signer, env_passphrase
@@ -144,7 +203,12 @@ def report(run_dir: Path, page_size: str | None, template_dir: Path | None, sign
     signing = Signing(sign_key, sign_cert, env_passphrase()) if sign_key is not None and sign_cert is not None else None
     if signing is not None:
         check_signer(signing.key, signing.cert, signing.passphrase)
-    paths = render_run(run_dir, page_size=page_size, template_dir=template_dir, signing=signing)
+    stages = Stages(enabled=not quiet)
+    stages.start("report", 4 if signing is not None else 3)
+    try:
+        paths = render_run(run_dir, page_size=page_size, template_dir=template_dir, signing=signing, progress=stages.step)
+    finally:
+        stages.close()
     if paths.note:
         click.echo(paths.note)
     click.echo(f"report: {paths.html}  {paths.pdf}")

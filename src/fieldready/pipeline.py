@@ -26,6 +26,7 @@ from fieldready.judge.build import build_results
 from fieldready.judge.failures import failure_gallery
 from fieldready.judge.results import Provenance, Results, results_json
 from fieldready.plan import TestPlan, compile_plan
+from fieldready.progress import Stages
 from fieldready.report import render_report
 from fieldready.report.gallery import write_gallery
 from fieldready.report.repeat_gallery import write_repeat_gallery
@@ -126,16 +127,23 @@ def run(
                 stats = execute(plan, store, device=device, progress=progress, threads=chosen)
             execute_repeatability(plan, store, device=device, progress=progress)  # the repeated captures, if any
             t0 = time.perf_counter()
-            evaluation = evaluate(plan, store)
+            stages = Stages(enabled=progress)
+            stages.start("evaluating", len(plan.models) * len(plan.points), unit="units")
+            evaluation = evaluate(plan, store, on_unit=stages.advance)
+            stages.start("judging", 2)
+            stages.step("intervals and verdicts")
             provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)
             results = build_results(plan, evaluation, provenance)
+            stages.step("failure gallery")
             results, panels = failure_gallery(plan, store, results, device=device)
             write_gallery(panels, run_dir)
             write_repeat_gallery(results, plan.captures, run_dir)
         write_results(results, run_dir)
         template_dir = loaded.resolve(spec.report.template_dir) if spec.report.template_dir else None
+        stages.start("report", 4 if signing is not None else 3)
         paths = render_report(results, run_dir, template_dir=template_dir, page_size=results.page_size, run_dir=run_dir,
-                              signing=signing)
+                              signing=signing, progress=stages.step)
+        stages.close()
     return RunOutcome(results, run_dir, paths.html, paths.pdf, stats, tuple(notes + ([paths.note] if paths.note else [])))
 
 

@@ -8,6 +8,7 @@ geometric points comes from the store, where the runner put the boxes as the cor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,8 +114,9 @@ def measure(plan: TestPlan, point: Point, source: Resampled, class_ids: list[int
     return metrics, per_class
 
 
-def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
-    """Metrics of every unit of the plan, from the store."""
+def evaluate(plan: TestPlan, store: ResultStore, *, on_unit: Callable[[], None] | None = None) -> Evaluation:
+    """Metrics of every unit of the plan, from the store; ``on_unit`` is called after each (the progress bar)."""
+    tick = on_unit or (lambda: None)
     units: dict[tuple[str, str], UnitResult] = {}
     labelled = plan.dataset.labelled
     operating: dict[str, OperatingPoint] = {}
@@ -143,6 +145,7 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                             tp=counts.tp, fp=counts.fp, fn=counts.fn, wrong_class=counts.wrong_class
                         )
                 units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
+                tick()
     else:
         clean_top1: dict[str, np.ndarray] = {}
         for model in plan.models:
@@ -158,6 +161,7 @@ def evaluate(plan: TestPlan, store: ResultStore) -> Evaluation:
                 unit = ClassificationUnit(labels, logits, clean_top1=clean_top1[model.name])
                 metrics, per_class = measure(plan, point, unit, unit.class_ids)
                 units[(model.name, point.key)] = UnitResult(model.name, point.key, metrics, per_class, unit)
+                tick()
     repeat = evaluate_repeatability(plan, store, operating_points=operating)
     for name, r in repeat.items():  # one unit per model at REPEAT: the registry's repeatability rows
         units[(name, REPEAT)] = UnitResult(name, REPEAT, {m: r.unit.value(m) for m in REPEAT_METRICS}, {}, r.unit)

@@ -196,7 +196,7 @@ def execute_ray(
                 predictions=[p for p in predictions if p.image_id in work.missing[p.model]],
                 targets=targets,
             )
-            bar.update(len(batch.records))
+            bar.update(len(batch.records) * max(len(plan.points), 1))  # the bar counts images × points
             _submit(actor, queue, in_flight, work.missing)
     finally:
         bar.close()

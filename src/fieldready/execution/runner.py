@@ -124,7 +124,7 @@ def execute(
                 t0 = time.perf_counter()
                 ids = {r.image_id for r in batch.records}
                 needed = [a for a in adapters if work.missing[a.name] & ids]
-                predictions, moved = _predict(batch, needed, items, targets=targets)
+                predictions, moved = _predict(batch, needed, _ticking(items, bar, len(batch.records)), targets=targets)
                 store.commit_batch(
                     batch.key,
                     images=len(batch.records),
@@ -132,7 +132,6 @@ def execute(
                     predictions=[p for p in predictions if p.image_id in work.missing[p.model]],
                     targets=moved,
                 )
-                bar.update(len(batch.records))
         finally:
             prefetch.close()
             bar.close()
@@ -159,13 +158,25 @@ def pending(plan: TestPlan, store: ResultStore) -> Pending:
     return Pending(todo, missing, resumed)
 
 
+def _ticking(items: Iterable[_Point], bar: tqdm, images: int) -> Iterator[_Point]:
+    """The batch's points, advancing the bar by the batch's images as each point's models finish.
+
+    Per point, not per batch: on a small dataset (one batch) the bar moves through the conditions
+    instead of jumping from 0 to 100 %.
+    """
+    for item in items:
+        yield item
+        bar.update(images)
+
+
 def progress_bar(plan: TestPlan, work: Pending, models: int, *, progress: bool) -> tqdm:
-    """The images-done bar of a run, starting at the images a resume found done."""
-    total = len(plan.dataset.records)
+    """The run's bar in images × points (every model sees each), starting at what a resume found done."""
+    points = max(len(plan.points), 1)
+    total = len(plan.dataset.records) * points
     return tqdm(
         total=total,
-        initial=total - sum(len(b.records) for b in work.batches),
-        unit="img",
+        initial=total - sum(len(b.records) for b in work.batches) * points,
+        unit="img·pt",
         desc=f"{plan.spec.name}: {len(plan.points) * models} units",
         disable=None if progress else True,
         smoothing=0.1,

@@ -53,6 +53,20 @@ __all__ = ["build_results", "PRODUCTION"]
 
 #: The production score as a criterion, so the score and its interval share the criteria's value code.
 PRODUCTION = Criterion(metric="production_score", on="all", at_least=0.0, confidence=0.95)
+#: A class "degrades" (the report's highlight) when its drop's interval excludes 0 and the drop is at
+#: least this share of the class's clean value: real and large enough to act on.
+MEANINGFUL_CLASS_DROP = 0.05
+
+
+def _point_interval(plan: TestPlan, model: str, point: str, metric: str, value: float | None,
+                    rep_get: Lookup | None, class_id: int | None = None) -> list[float] | None:
+    """A metric's interval at one point (curve bands), calibrated like a clean criterion on the same images."""
+    if rep_get is None or value is None or not np.isfinite(value):
+        return None
+    reps = np.asarray(rep_get(model, point, metric, class_id), dtype=np.float64)
+    ci = criterion_interval(plan, Criterion(metric=metric, on="clean", at_least=0.0, confidence=PRODUCTION.confidence),
+                            reps, value)
+    return [json_number(ci[0]), json_number(ci[1])] if ci else None  # type: ignore[list-item]
 
 
 def _point_lookup(evaluation: Evaluation) -> Lookup:
@@ -143,12 +157,14 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
                 production_ci=list(production_ci) if production_ci else None,
                 production_confidence=PRODUCTION.confidence if production_ci else None,
                 clean={k: json_number(v) for k, v in evaluation.units[(name, CLEAN)].metrics.items()},
+                clean_ci=_point_interval(plan, name, CLEAN, plan.primary_metric,
+                                         evaluation.units[(name, CLEAN)].metrics.get(plan.primary_metric), rep_get),
                 robustness=_robustness(plan, name, point_get),
                 families=_families(plan, name, point_get),
-                per_class=_per_class(plan, evaluation, name),
+                per_class=_per_class(plan, evaluation, name, rep_get),
                 criteria=criteria,
-                conditions=_conditions(plan, evaluation, name),
                 repeatability=repeatability_result(plan, evaluation, name, rep_get),
+                conditions=_conditions(plan, evaluation, name, rep_get),
                 operating_point=_operating_point(plan, evaluation, name),
                 envelope=model_envelopes(plan, name, point_get, rep_get),
             )
@@ -163,8 +179,9 @@ def build_results(plan: TestPlan, evaluation: Evaluation, provenance: Provenance
         spec_hash=plan.loaded.spec_hash,
         plan_hash=plan.plan_hash,
         primary_metric=plan.primary_metric,
-        metric_names={r.name: r.label for r in metrics_for(spec.task, criterion=True)},
+        metric_names={r.name: r.label for r in metrics_for(spec.task)},  # every metric a table may show
         classes={str(k): v for k, v in plan.dataset.classes.items()},
+        instances=sum(len(t.labels) for t in plan.dataset.targets.values()) if plan.dataset.targets else n,
         baseline=spec.baseline,
         conditions=[
             ConditionInfo(
@@ -225,7 +242,7 @@ def _families(plan: TestPlan, model: str, get: Lookup) -> dict[str, float | None
     return {f: json_number(v) for f, v in summary.items()}  # type: ignore[arg-type]
 
 
-def _per_class(plan: TestPlan, evaluation: Evaluation, model: str) -> list[ClassResult]:
+def _per_class(plan: TestPlan, evaluation: Evaluation, model: str, rep_get: Lookup | None = None) -> list[ClassResult]:
     clean = evaluation.units[(model, CLEAN)].per_class
     corrupted = [p.key for p in plan.points if p.key != CLEAN]
     class_rows = metrics_for(plan.spec.task, scopes=("class",))
@@ -237,11 +254,30 @@ def _per_class(plan: TestPlan, evaluation: Evaluation, model: str) -> list[Class
         under = [u for u in under if u is not None]
         base = metrics.get(key)
         drop = json_number(base - float(np.mean(under))) if base is not None and under else None
-        out.append(ClassResult(class_id=class_id, name=name, metrics=metrics, drop=drop))
+        drop_ci = _class_drop_interval(plan, model, key, class_id, corrupted, drop, rep_get)
+        degrades = None if drop_ci is None or drop is None or base is None else bool(
+            drop_ci[0] > 0 and drop >= MEANINGFUL_CLASS_DROP * abs(base))
+        out.append(ClassResult(class_id=class_id, name=name, metrics=metrics, drop=drop, drop_ci=drop_ci,
+                               degrades=degrades))
     return out
 
 
-def _conditions(plan: TestPlan, evaluation: Evaluation, model: str) -> list[ConditionResult]:
+def _class_drop_interval(plan: TestPlan, model: str, key: str, class_id: int, corrupted: list[str],
+                         drop: float | None, rep_get: Lookup | None) -> list[float] | None:
+    """The interval of a class's drop (clean minus the mean over corrupted points), paired replicates."""
+    if rep_get is None or drop is None or not corrupted:
+        return None
+    clean = np.asarray(rep_get(model, CLEAN, key, class_id), dtype=np.float64)
+    under = np.nanmean(np.stack([np.asarray(rep_get(model, p, key, class_id), dtype=np.float64) for p in corrupted]), axis=0)
+    reps = clean - under
+    if not np.isfinite(reps).any():
+        return None
+    ci = criterion_interval(plan, Criterion(metric=key, on="clean", at_least=0.0, confidence=PRODUCTION.confidence),
+                            reps, drop)
+    return [json_number(ci[0]), json_number(ci[1])] if ci else None  # type: ignore[list-item]
+
+
+def _conditions(plan: TestPlan, evaluation: Evaluation, model: str, rep_get: Lookup | None = None) -> list[ConditionResult]:
     out = []
     for c in plan.conditions:
         for p in c.points:
@@ -254,6 +290,7 @@ def _conditions(plan: TestPlan, evaluation: Evaluation, model: str) -> list[Cond
                     level=p.level,
                     label=p.label,
                     metrics={k: json_number(v) for k, v in metrics.items()},
+                    ci=_point_interval(plan, model, p.key, plan.primary_metric, metrics.get(plan.primary_metric), rep_get),
                 )
             )
     return out

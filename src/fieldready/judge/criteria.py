@@ -81,13 +81,25 @@ def describe(criterion: Criterion, task: str = "detection") -> str:
         lo = s.min if s.min is not None else "…"
         hi = s.max if s.max is not None else "…"
         scope += f" (levels {s.levels})" if s.levels else f" (severity {lo}–{hi})"
-    t = criterion.threshold
-    return {
-        "at_least": f"{what}{scope} ≥ {t:g}",
-        "at_most": f"{what}{scope} ≤ {t:g}",
-        "max_drop": f"drop of {what}{scope} vs clean ≤ {t:.0%}",
-        "max_drop_vs_baseline": f"{what}{scope} at most {t:.0%} below the baseline",
-    }[criterion.kind]
+    words = threshold_words(criterion.kind, criterion.threshold)
+    if criterion.kind == "max_drop":
+        return f"{what}{scope}: {words} vs clean"
+    return f"{what}{scope} {words}"
+
+
+#: One way to write each kind of threshold, everywhere (descriptions, tables, sentences, the CLI).
+_THRESHOLD_WORDS = {"at_least": "≥ {v}", "at_most": "≤ {v}", "max_drop": "drop ≤ {p}",
+                    "max_drop_vs_baseline": "≤ {p} below the baseline"}
+
+
+def threshold_words(kind: str, threshold: float) -> str:
+    """A threshold as text: absolute ones with three decimals ('≥ 0.550'), drops as percentages ('drop ≤ 10 %').
+
+    >>> threshold_words("max_drop", 0.1), threshold_words("at_least", 0.55)
+    ('drop ≤ 10 %', '≥ 0.550')
+    """
+    value = "—" if threshold != threshold else (f"{threshold:.0f}" if abs(threshold) >= 100 else f"{threshold:.3f}")
+    return _THRESHOLD_WORDS[kind].format(v=value, p=f"{round(threshold * 100, 2):g} %")
 
 
 def scope_label(criterion: Criterion, task: str) -> str:

@@ -119,7 +119,8 @@ def failure_gallery(
                 score=round(failure.score, 6),
                 clean_png=f"{stem}-clean.png",
                 corrupted_png=f"{stem}-corrupted.png",
-                caption=f"{Path(record.path).name}: {point.condition} {point.label}; "
+                # folder/file: unambiguous when every class folder has a "0022.png"
+                caption=f"{'/'.join(Path(record.path).parts[-2:])}: {point.condition} {point.label}; "
                 f"{_CHANGE[plan.spec.task]} {failure.score:.2f}" + _boxes_note(op),
             )
             items.append(item)

@@ -9,7 +9,7 @@ formats what this writes; the number formats it uses for sentences are the repor
 from __future__ import annotations
 
 from fieldready.evaluation.metrics.registry import get_metric
-from fieldready.judge.criteria import margin
+from fieldready.judge.criteria import margin, threshold_words
 from fieldready.judge.results import Comparison, CriterionResult, ModelResult, Results, Significance, json_number
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 STATUS_WORD = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}
-_KIND_TEXT = {"at_least": "≥ {t}", "at_most": "≤ {t}", "max_drop": "drop ≤ {t}", "max_drop_vs_baseline": "drop vs baseline ≤ {t}"}
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -63,8 +62,8 @@ def fmt_p(p: float | None) -> str:
 
 
 def threshold_text(c: CriterionResult) -> str:
-    """A criterion's threshold in words: '≥ 0.450', 'drop ≤ 0.100', …"""
-    return _KIND_TEXT[c.kind].format(t=fmt(c.threshold))
+    """A criterion's threshold in words: '≥ 0.450', 'drop ≤ 10 %', … (``criteria.threshold_words``)."""
+    return threshold_words(c.kind, c.threshold)
 
 
 def _higher_is_better(metric: str) -> bool:

@@ -103,6 +103,8 @@ class ConditionResult(_Model):
     # How much the primary metric got worse than clean at this point (clean − value where higher is
     # better, value − clean where lower is better): the report's heat map.
     drop: Number = None
+    # The primary metric's bootstrap interval at this point (the robustness curve's band).
+    ci: Interval = None
 
 
 class EnvelopeResult(_Model):
@@ -166,6 +168,10 @@ class ClassResult(_Model):
     # Clean primary metric minus its mean over all corrupted units (positive = degrades); the report
     # highlights the classes with the largest drop.
     drop: Number = None
+    # The drop's bootstrap interval, and whether the class really degrades: the interval excludes 0
+    # and the drop is at least ``judge.build.MEANINGFUL_CLASS_DROP`` of its clean value.
+    drop_ci: Interval = None
+    degrades: bool | None = None
 
 
 class GalleryItem(_Model):
@@ -274,6 +280,8 @@ class ModelResult(_Model):
     # The confidence of production_ci (the criterion row of a production_score criterion uses its own).
     production_confidence: Number = None
     clean: dict[str, Number]
+    # The primary metric's bootstrap interval on clean images (the robustness curves' first band).
+    clean_ci: Interval = None
     robustness: dict[str, Number] = Field(default_factory=dict)
     # Mean primary metric per corruption family (ConditionInfo.family), for the report's family bars.
     families: dict[str, Number] = Field(default_factory=dict)
@@ -352,6 +360,8 @@ class Results(_Model):
     primary_metric: str
     metric_names: dict[str, str] = Field(default_factory=dict)
     classes: dict[str, str] = Field(default_factory=dict)
+    # Ground-truth instances of the test set: objects for detection, images for classification.
+    instances: int | None = None
     baseline: str | None = None
     conditions: list[ConditionInfo] = Field(default_factory=list)
     models: list[ModelResult]

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fieldready.errors import ReportError
-from fieldready.judge.readings import STATUS_WORD, fmt, fmt_p, threshold_text
+from fieldready.evaluation.metrics.registry import get_metric
+from fieldready.judge.build import MEANINGFUL_CLASS_DROP
+from fieldready.judge.readings import STATUS_WORD, fmt, fmt_confidence, fmt_p, threshold_text
 from fieldready.judge.readings import fmt_ci as _fmt_ci
 from fieldready.judge.results import ConditionResult, CriterionResult, ModelResult, Results, Significance
 from fieldready.report import charts
@@ -175,6 +177,7 @@ class CriterionRow:
 @dataclass(frozen=True)
 class Issue:
     id: str
+    plain: str  # the criterion in plain words (page 1); ``description`` is its technical reading
     description: str
     value: str
     threshold: str
@@ -197,7 +200,7 @@ class ModelSummary:
     production_ci: str
     clean_primary: str
     issues: list[Issue]
-    change: list[str]
+    change: list[list[tuple[str, str]]]  # each sentence as (text, anchor) pieces: criterion ids link to their rows
     error: str | None
     recommended: bool
     operating_point: str = ""  # detection: the score threshold it is judged at, and how it was set
@@ -270,6 +273,19 @@ class SignoffRow:
 
 
 @dataclass(frozen=True)
+class RunFacts:
+    """Page 1's facts about the run: when, on what data, how sure, on which device."""
+
+    date: str
+    images: str
+    classes: str
+    instances: str
+    confidence: str
+    device: str
+    duration: str
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """Everything the template shows; the template adds only markup."""
 
@@ -279,6 +295,9 @@ class ReportContext:
     spec_hash: str
     plan_hash: str
     primary_metric: str
+    primary_key: str
+    facts: RunFacts
+    meaningful_drop: str  # the share of its clean value a class must lose to be highlighted (judge.build)
     sections: list[tuple[str, str]]
     recommendation_model: str | None
     recommendation_reason: str
@@ -318,23 +337,98 @@ class ReportContext:
 # ----------------------------------------------------------------------------- summary
 
 
-def _issue(c: CriterionResult, anchors: Anchors) -> Issue:
+def _is_drop(c: CriterionResult) -> bool:
+    return c.kind in ("max_drop", "max_drop_vs_baseline")
+
+
+def _value_text(c: CriterionResult) -> str:
+    """A criterion's value in its threshold's format: drops as percentages ('5.7 %'), the rest as numbers."""
+    if _is_drop(c):
+        return "—" if c.value is None else f"{c.value * 100:.1f} %"
+    return fmt(c.value)
+
+
+def _ci_text(c: CriterionResult) -> str:
+    if _is_drop(c) and c.ci and len(c.ci) == 2:
+        label = fmt_confidence(c.confidence)
+        return f"[{c.ci[0] * 100:.1f} %, {c.ci[1] * 100:.1f} %]" + (f" {label}" if label else "")
+    return _fmt_ci(c.ci, c.confidence)
+
+
+#: Page 1's words for common metrics (a safety officer's reading); others use the registry's label.
+PLAIN_METRIC = {
+    "map": "detection accuracy", "ap": "detection accuracy", "ap50": "detection accuracy (loose overlap)",
+    "top1": "accuracy", "accuracy": "accuracy", "rpc": "share of the clean score kept",
+    "mpc": "average score under the conditions", "production_score": "expected score in the field",
+    "mce": "error under corruption relative to the baseline",
+}
+
+
+def _scope_words(c: CriterionResult) -> str:
+    scope, _, cls = c.scope.partition(" / class ")
+    words = {"clean": "on clean images", "all conditions": "across all tested conditions", "all": "across all tested conditions",
+             "production mix": "", "repeated captures": "on repeated real captures"}.get(scope, f"under {scope}")
+    return (words + (f", class {cls}" if cls else "")).strip(", ")
+
+
+def plain_words(c: CriterionResult, label: str) -> str:
+    """A criterion as a safety officer reads it: what is measured, where, and the bar it must clear.
+
+    >>> from fieldready.judge.results import CriterionResult as C
+    >>> plain_words(C(id="c2", description="", metric="map", scope="gaussian_blur", kind="max_drop",
+    ...               threshold=0.1, value=0.05, passed=True), "COCO AP")
+    'detection accuracy under gaussian_blur falls by at most 10 % from clean'
+    """
+    t = _threshold_text(c)
+    what = " ".join(w for w in (PLAIN_METRIC.get(c.metric, label), _scope_words(c)) if w)
+    if c.kind == "max_drop":
+        return f"{what} falls by at most {t.removeprefix('drop ≤ ')} from clean"
+    if c.kind == "max_drop_vs_baseline":
+        return f"{what} is at most {t.removeprefix('≤ ')}"
+    return f"{what} {'at least' if c.kind == 'at_least' else 'at most'} {t[2:]}"
+
+
+def _is_baseline_self(r: Results, m: ModelResult, c: CriterionResult) -> bool:
+    """The baseline's own comparison with itself: shown as "baseline", never judged or listed."""
+    return c.kind == "max_drop_vs_baseline" and r.baseline is not None and m.name == r.baseline
+
+
+def _issue(r: Results, c: CriterionResult, anchors: Anchors) -> Issue:
     status, css, _ = _STATUS[c.passed]
-    return Issue(c.id, c.description, fmt(c.value), _threshold_text(c), _fmt_ci(c.ci, c.confidence), status, css, c.blocking,
-                 anchors.criterion(c.id))
+    label = _metric_name(r, c.metric)
+    return Issue(c.id, plain_words(c, label), c.description, _value_text(c), _threshold_text(c), _ci_text(c), status,
+                 css, c.blocking, anchors.criterion(c.id))
+
+
+# An id where the judge's sentences name a criterion: before "(description…)", a status word or "is settled"
+# (a bare word elsewhere — an id "production" in "production score" — is not a reference).
+_CRITERION_ID = re.compile(r"(?<![\w-])([A-Za-z][\w-]*)(?= \(| (?:fail|pass|inconclusive)\b| is settled)")
+
+
+def _linked(sentence: str, anchors: Anchors) -> list[tuple[str, str]]:
+    """A sentence cut into (text, anchor) pieces: each known criterion id links to its row ('' = plain text)."""
+    pieces: list[tuple[str, str]] = []
+    last = 0
+    for match in _CRITERION_ID.finditer(sentence):
+        if match.group(1) in anchors.criteria:
+            pieces += [(sentence[last:match.start()], ""), (match.group(1), anchors.criterion(match.group(1)))]
+            last = match.end()
+    pieces.append((sentence[last:], ""))
+    return [p for p in pieces if p[0]]
 
 
 def _summaries(r: Results, anchors: Anchors) -> list[ModelSummary]:
     out = []
     for i, m in enumerate(r.models):
         css, icon = _VERDICT_STYLE[m.verdict]
-        issues = [_issue(c, anchors) for c in m.criteria if c.passed is not True]
+        issues = [_issue(r, c, anchors) for c in m.criteria if c.passed is not True and not _is_baseline_self(r, m, c)]
         out.append(ModelSummary(
             name=m.name, anchor=anchors.model(i), kind=m.kind, style=i, verdict=VerdictView(m.verdict, css, icon),
             rank="—" if m.rank is None else str(m.rank),
             production=fmt(m.production_score), production_ci=_fmt_ci(m.production_ci, m.production_confidence),
             clean_primary=fmt(m.clean.get(r.primary_metric)), issues=issues,
-            change=list(m.change), error=m.error, recommended=r.recommendation.model == m.name,
+            change=[_linked(line, anchors) for line in m.change], error=m.error,
+            recommended=r.recommendation.model == m.name,
             operating_point=m.operating_point.description if m.operating_point is not None else "",
         ))
     return out
@@ -367,15 +461,34 @@ def _criteria_rows(r: Results, anchors: Anchors) -> list[CriterionRow]:
             if c is None:
                 cells.append(None)
                 continue
+            if _is_baseline_self(r, m, c):  # compared with itself: nothing to judge
+                cells.append(CriterionCell("", "", "baseline", "baseline", "", anchors.cell(cid, i)))
+                continue
             status, css, icon = _STATUS[c.passed]
-            cells.append(CriterionCell(fmt(c.value), _criterion_ci(c, m), status, css, icon, anchors.cell(cid, i)))
+            ci = _ci_text(c) if _is_drop(c) else _criterion_ci(c, m)
+            cells.append(CriterionCell(_value_text(c), ci, status, css, icon, anchors.cell(cid, i)))
         rows.append(CriterionRow(cid, anchors.criterion(cid), first.description, first.metric, first.scope, _threshold_text(first),
                                  first.blocking, cells))
     return rows
 
 
 def _metric_name(r: Results, key: str) -> str:
-    return r.metric_names.get(key, key)
+    """A metric's display name: the run's own label, else the metric registry's; the key only for an unknown metric."""
+    if key in r.metric_names:
+        return r.metric_names[key]
+    try:
+        return get_metric(key).label
+    except KeyError:
+        return key
+
+
+def _metric_range(key: str) -> tuple[float, float] | None:
+    """(0, 1) for a metric the registry knows to be a fraction: charts keep their axes inside it."""
+    try:
+        row = get_metric(key)
+    except KeyError:
+        return None
+    return (0.0, 1.0) if getattr(row, "fraction", False) else None
 
 
 def _keys(dicts: list[dict]) -> list[str]:
@@ -451,7 +564,9 @@ def _conditions_table(r: Results) -> TableView:
 COUNT_HEADERS = {"tp": "TP", "fp": "FP", "fn": "missed", "wrong_class": "wrong class"}
 
 
-def _per_class(r: Results, top: int = 3) -> list[tuple[str, TableView]]:
+def _per_class(r: Results) -> list[tuple[str, TableView]]:
+    """Per model, the clean per-class table; a row is highlighted only where the judge found the class
+    really degrades (its drop's interval excludes 0 and the drop is meaningful: ``ClassResult.degrades``)."""
     out = []
     for m in r.models:
         if not m.per_class:
@@ -459,13 +574,11 @@ def _per_class(r: Results, top: int = 3) -> list[tuple[str, TableView]]:
         keys = _keys([c.metrics for c in m.per_class])
         # Scores first, then the counts in a fixed reading order.
         keys = [k for k in keys if k not in COUNT_HEADERS] + [k for k in COUNT_HEADERS if k in keys]
-        drops = sorted((c.drop for c in m.per_class if c.drop is not None and c.drop > 0), reverse=True)[:top]
-        cut = drops[-1] if drops else None
         rows, hl = [], []
         for c in m.per_class:
             cells = [_fmt_count(c.metrics.get(k)) if k in COUNT_HEADERS else fmt(c.metrics.get(k)) for k in keys]
             rows.append([c.name, *cells, fmt(c.drop)])
-            hl.append(cut is not None and c.drop is not None and c.drop >= cut)
+            hl.append(c.degrades is True)
         headers = [COUNT_HEADERS.get(k) or _metric_name(r, k) for k in keys]
         out.append((m.name, TableView(["Class", *headers, "Drop under corruption"], rows, hl)))
     return out
@@ -527,15 +640,23 @@ def _thresholds(r: Results, cond: str) -> list[charts.ThresholdLine]:
     return lines
 
 
-def _charts(r: Results) -> tuple[list[Chart], list[Chart], Chart | None, Chart | None]:
+def _band(m: ModelResult, cond: str, labels: list[str]) -> tuple[list[float | None], list[float | None]]:
+    """The interval ends of a model's curve: clean first, then each severity (None where not measured)."""
+    got = {_point_label(c): c.ci for c in m.conditions if c.condition == cond}
+    cis = [m.clean_ci, *[got.get(lab) for lab in labels]]
+    return [ci[0] if ci else None for ci in cis], [ci[1] if ci else None for ci in cis]
+
+
+def _charts(r: Results, cache: charts.ChartCache) -> tuple[list[Chart], list[Chart], Chart | None, Chart | None]:
     pm, ylabel = r.primary_metric, _metric_name(r, r.primary_metric)
+    yrange = _metric_range(pm)
     curves, heat_rows = [], []
     for k, cond in enumerate(_condition_names(r)):
         labels = _points(r, cond)
-        series = [charts.Series(m.name, [m.clean.get(pm), *_values(m, cond, labels, pm)], i)
+        series = [charts.Series(m.name, [m.clean.get(pm), *_values(m, cond, labels, pm)], i, *_band(m, cond, labels))
                   for i, m in enumerate(r.models)]
-        svg = charts.severity_curve_svg(f"curve{k}", cond, ["clean", *labels], series, ylabel=ylabel,
-                                        thresholds=_thresholds(r, cond), marks=envelope_marks(r, cond))
+        svg = cache.svg(charts.severity_curve_svg, f"curve{k}", cond, ["clean", *labels], series, ylabel=ylabel,
+                        thresholds=_thresholds(r, cond), marks=envelope_marks(r, cond), yrange=yrange)
         curves.append(Chart(f"curve-{k}", cond, svg))
         heat_rows.append((cond, labels))
     heatmaps = []
@@ -548,12 +669,12 @@ def _charts(r: Results) -> tuple[list[Chart], list[Chart], Chart | None, Chart |
             row = [drops.get(lab) for lab in labels]
             grid.append(row + [None] * (width - len(row)))
         grids.append(grid)
-    vmax = max((v for g in grids for row in g for v in row if v is not None), default=0.0)
+    vmax = max((abs(v) for g in grids for row in g for v in row if v is not None), default=0.0)
     for i, (m, grid) in enumerate(zip(r.models, grids)):
         if heat_rows:
-            svg = charts.heatmap_svg(f"heat{i}", f"{m.name}: drop of {ylabel} vs clean",
-                                     [c for c, _ in heat_rows], [f"s{j + 1}" for j in range(width)], grid,
-                                     cbar_label="drop vs clean", vmax=vmax)
+            svg = cache.svg(charts.heatmap_svg, f"heat{i}", f"{m.name}: drop of {ylabel} vs clean",
+                            [c for c, _ in heat_rows], [f"s{j + 1}" for j in range(width)], grid,
+                            cbar_label="drop vs clean (red worse, blue better)", vmax=vmax)
             heatmaps.append(Chart(f"heat-{i}", m.name, svg))
     families_order = []
     for c in r.conditions:
@@ -565,13 +686,14 @@ def _charts(r: Results) -> tuple[list[Chart], list[Chart], Chart | None, Chart |
     fam = None
     if any(m.families for m in r.models) and families_order:
         series = [charts.Series(m.name, [m.families.get(f) for f in families_order], i) for i, m in enumerate(r.models)]
-        fam = Chart("families", "Per family", charts.family_bars_svg("families", families_order, series, ylabel=ylabel))
+        fam = Chart("families", "Per family", cache.svg(charts.family_bars_svg, "families", families_order, series,
+                                                        ylabel=ylabel, yrange=yrange))
     pts = [(m.name, m.clean[pm], m.production_score, i, tuple(m.production_ci) if m.production_ci else None)
            for i, m in enumerate(r.models) if m.clean.get(pm) is not None and m.production_score is not None]
     scatter = None
     if pts:
-        scatter = Chart("scatter", "Clean vs production", charts.scatter_svg(
-            "scatter", pts, xlabel=f"clean {ylabel}", ylabel="production score"))
+        scatter = Chart("scatter", "Clean vs production", cache.svg(
+            charts.scatter_svg, "scatter", pts, xlabel=f"clean {ylabel}", ylabel="production score", yrange=yrange))
     return curves, heatmaps, fam, scatter
 
 
@@ -614,15 +736,40 @@ def _provenance(r: Results) -> list[tuple[str, str]]:
     ]
 
 
-def build_context(r: Results, *, run_dir: Path) -> ReportContext:
-    """Build the page's content from ``Results``; ``run_dir`` resolves the gallery's PNG paths."""
-    curves, heatmaps, fam, scatter = _charts(r)
+def in_rank_order(r: Results) -> Results:
+    """``r`` with its models in the ranking's order (unranked last, ties in spec order): one order on every page."""
+    order = sorted(range(len(r.models)), key=lambda i: (r.models[i].rank is None, r.models[i].rank or 0, i))
+    return r.model_copy(update={"models": [r.models[i] for i in order]})
+
+
+def _facts(r: Results) -> RunFacts:
+    p = r.provenance
+    levels = sorted({c.confidence for m in r.models for c in m.criteria if c.confidence is not None}
+                    | {m.production_confidence for m in r.models if m.production_confidence is not None})
+    confidence = " / ".join(fmt_confidence(c) for c in levels) or "—"
+    return RunFacts(
+        date=(p.finished or p.started)[:16].replace("T", " ") + (" UTC" if (p.finished or p.started).endswith(("+00:00", "Z")) else ""),
+        images=str(p.images), classes=str(len(r.classes)) if r.classes else "—",
+        instances="—" if r.instances is None else str(r.instances), confidence=confidence, device=p.device,
+        duration=_duration(p.duration_s),
+    )
+
+
+def build_context(r: Results, *, run_dir: Path, chart_cache: charts.ChartCache | None = None) -> ReportContext:
+    """Build the page's content from ``Results``; ``run_dir`` resolves the gallery's PNG paths.
+
+    Models appear in rank order everywhere (``in_rank_order``); ``chart_cache`` reuses SVGs drawn
+    for the same inputs before (``fieldready report DIR``).
+    """
+    r = in_rank_order(r)
+    curves, heatmaps, fam, scatter = _charts(r, chart_cache or charts.ChartCache(None))
     anchors = Anchors.of(r)
     signoff = [SignoffRow(s.role, s.name, s.date, s.decision) for s in r.signoff]
     repeat = repeatability_view(r, run_dir)
     return ReportContext(
         title=r.title, name=r.name, task=r.task,
         spec_hash=r.spec_hash, plan_hash=r.plan_hash, primary_metric=_metric_name(r, r.primary_metric),
+        primary_key=r.primary_metric, facts=_facts(r), meaningful_drop=f"{MEANINGFUL_CLASS_DROP * 100:g} %",
         sections=[s for s in SECTIONS if s[0] != "repeatability" or repeat is not None],
         recommendation_model=r.recommendation.model, recommendation_reason=r.recommendation.reason,
         models=_summaries(r, anchors), criteria=_criteria_rows(r, anchors), model_names=[m.name for m in r.models],

@@ -3,14 +3,19 @@
 Files are written atomically (temp file + rename). A signed ``report.pdf`` is never silently
 replaced: a new rendering is signed again when a key is given, otherwise it is written beside the
 signed one as ``report-unsigned.pdf`` and ``ReportPaths.note`` says so.
+
+Re-rendering is fast: charts are cached by their inputs and the PDF by the exact printable HTML it
+was laid out from, both in ``<run>/.cache/report/`` (``CACHE_DIR``); deleting it only costs time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +27,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from fieldready.errors import ReportError
 from fieldready.execution.store import RunLock, write_atomic
 from fieldready.judge.results import Results
+from fieldready.report.charts import ChartCache
 from fieldready.report.context import ReportContext, build_context
 from fieldready.report.sign import is_signed, sign_pdf
 from fieldready.resources import templates_dir
@@ -42,6 +48,7 @@ PAGE_SIZES = {"a4": "A4", "letter": "letter", "us letter": "letter", "us-letter"
 ENTRY_TEMPLATE = "report.html.j2"
 REPORT_PDF = "report.pdf"
 UNSIGNED_PDF = "report-unsigned.pdf"
+CACHE_DIR = Path(".cache") / "report"  # inside the run directory: chart SVGs and the last PDF
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,45 @@ def _template_where(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ENTRY_TEMPLATE
 
 
+def _cached_pdf(html: str, base_url: Path, cache: Path | None) -> bytes:
+    """The PDF of ``html``: the cached one when this exact HTML was laid out before, else WeasyPrint's.
+
+    The key is the printable HTML itself (every chart, number and image is inlined in it) and
+    WeasyPrint's version; only the latest PDF is kept.
+    """
+    if cache is None:
+        return _pdf_bytes(html, base_url)
+    from importlib.metadata import version
+
+    key = hashlib.sha256(f"{version('weasyprint')}|{base_url}|".encode() + html.encode()).hexdigest()[:32]
+    path = cache / f"report-{key}.pdf"
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    pdf = _pdf_bytes(html, base_url)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob("report-*.pdf"):
+            old.unlink(missing_ok=True)
+        write_atomic(path, pdf)
+    except OSError:
+        pass  # a read-only run directory still gets its report; the next rendering lays it out again
+    return pdf
+
+
+def _signer(cert: Path) -> str:
+    """The signing certificate's common name, for the 'signed by' line (the file name if unreadable)."""
+    try:
+        from cryptography import x509
+
+        names = x509.load_pem_x509_certificate(Path(cert).read_bytes()).subject.get_attributes_for_oid(
+            x509.NameOID.COMMON_NAME)
+        return str(names[0].value) if names else Path(cert).name
+    except (OSError, ValueError, ImportError):
+        return Path(cert).name
+
+
 def _pdf_bytes(html: str, base_url: Path) -> bytes:
     import weasyprint  # heavy import, only when a PDF is written
 
@@ -161,28 +207,39 @@ def render_report(
     page_size: str = "A4",
     run_dir: Path | None = None,
     signing: Signing | None = None,
+    progress: Callable[[str], None] | None = None,
+    cache: bool = True,
 ) -> ReportPaths:
     """Write ``out_dir/report.html`` and ``out_dir/report.pdf`` for ``results`` (signed with ``signing``).
 
     Gallery PNG paths are resolved against ``run_dir`` (default: ``out_dir``). The HTML is
     byte-identical for identical results. When ``report.pdf`` is signed and no ``signing`` is given,
-    it is kept and the new PDF is written as ``report-unsigned.pdf``.
+    it is kept and the new PDF is written as ``report-unsigned.pdf``. ``progress`` is told each
+    step as it starts (charts, HTML, PDF, signing); ``cache`` False draws and lays out everything.
     """
     out_dir = Path(out_dir)
+    step = progress or (lambda _: None)
     env = make_environment(template_dir)
     size = _page_size(page_size)
-    ctx = build_context(results, run_dir=Path(run_dir) if run_dir is not None else out_dir)
+    cache_dir = out_dir / CACHE_DIR if cache else None
+    step("charts")
+    ctx = build_context(results, run_dir=Path(run_dir) if run_dir is not None else out_dir,
+                        chart_cache=ChartCache(cache_dir / "charts" if cache_dir else None))
+    step("html")
     html = render_html(env, ctx, pdf=False, page_size=size)
     printable = render_html(env, ctx, pdf=True, page_size=size)
     html_path, pdf_path, unsigned = out_dir / "report.html", out_dir / REPORT_PDF, out_dir / UNSIGNED_PDF
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(html_path, html)
-        pdf = _pdf_bytes(printable, out_dir)
+        step("pdf")
+        pdf = _cached_pdf(printable, out_dir, cache_dir)
         if signing is not None:
+            step("signing")
             _write_signed(pdf, pdf_path, signing)
             unsigned.unlink(missing_ok=True)  # an older unsigned rendering is superseded by this signed one
-            return ReportPaths(html_path, pdf_path, signed=True, note=f"{pdf_path}: signed")
+            return ReportPaths(html_path, pdf_path, signed=True,
+                               note=f"signed {pdf_path} as {_signer(signing.cert)} (certificate {signing.cert})")
         if is_signed(pdf_path):
             write_atomic(unsigned, pdf)
             return ReportPaths(html_path, unsigned, note=(
@@ -228,6 +285,7 @@ def render_run(
     template_dir: Path | None = None,
     page_size: str | None = None,
     signing: Signing | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ReportPaths:
     """Re-render a run directory's report from its ``results.json`` (``fieldready report DIR``).
 
@@ -241,4 +299,4 @@ def render_run(
     with RunLock(target):  # a run still writing here says so, instead of a missing results.json
         results = load_results(run_dir / "results.json")
         return render_report(results, target, template_dir=template_dir, page_size=page_size or results.page_size,
-                             run_dir=run_dir, signing=signing)
+                             run_dir=run_dir, signing=signing, progress=progress)
