@@ -65,3 +65,11 @@ def test_a_rule_on_unlabelled_images_is_refused(project: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(spec)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "model 'model-a'" in result.output and "unlabelled" in result.output, result.output
+
+
+def test_an_operating_point_on_a_classifier_is_refused(project: Path) -> None:
+    spec = _with(project, "{score_threshold: 0.4}")
+    spec.write_text(spec.read_text().replace("task: detection", "task: classification"))
+    result = CliRunner().invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "models[0].operating_point" in result.output and "for detection models" in result.output, result.output
