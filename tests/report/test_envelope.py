@@ -6,6 +6,7 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -65,6 +66,12 @@ def test_envelope_table_per_model_reads_the_judges_numbers(tmp_path: Path, detec
         assert f">{model}</h3>" in section
     assert "1.600 (interpolated)" in section and "[1.300, 1.900] 95 %" in section
     assert 'href="#envelope"' in html  # listed in the contents
+
+
+def test_an_interval_wholly_beyond_the_tested_range_is_one_bound() -> None:
+    e = _envelopes()["model-a"][0].model_copy(update={"ci": [3.0, 3.0], "ci_status": ["passes at all tested"] * 2})
+    row = envelope_tables(Results.model_construct(models=[SimpleNamespace(name="m", envelope=[e])]))[0].rows[0]
+    assert row.interval == "whole interval ≥ 3.000 (95 %)"
 
 
 def test_descending_scales_write_bounds_the_right_way_round() -> None:

@@ -68,6 +68,8 @@ def _interval(e: EnvelopeResult) -> str:
     if _harsher(e) == "<":
         ends.reverse()
     label = fmt_confidence(e.confidence)
+    if e.ci_status[0] == e.ci_status[1] != "interpolated":  # both ends beyond the same side of the tested range
+        return f"whole interval {_end(e, *ends[0])}" + (f" ({label})" if label else "")
     return f"[{_end(e, *ends[0])}, {_end(e, *ends[1])}]" + (f" {label}" if label else "")
 
 
