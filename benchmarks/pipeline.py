@@ -26,6 +26,7 @@ from fieldready.data.decode import decode_images
 from fieldready.evaluation.evaluate import evaluate
 from fieldready.execution.device import choose_threads, select_device, use_threads
 from fieldready.execution.models.adapter import load_model
+from fieldready.execution.repeat import execute_repeatability
 from fieldready.execution.runner import batches, execute
 from fieldready.execution.store import ResultStore
 from fieldready.plan import compile_plan
@@ -52,6 +53,7 @@ def pipeline_seconds(plan, device: torch.device, threads) -> tuple[float, float]
     with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp)) as store:
         start = time.perf_counter()
         execute(plan, store, device=device, progress=False, threads=threads)
+        execute_repeatability(plan, store, device=device, progress=False)  # the repeated captures, if the spec has them
         mid = time.perf_counter()
         evaluate(plan, store)
         return mid - start, time.perf_counter() - mid
