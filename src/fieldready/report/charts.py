@@ -365,7 +365,8 @@ def scatter_svg(
             ax.set_xlim(lo, hi)
             ax.set_ylim(lo, hi)
             ax.plot([lo, hi], [lo, hi], color="#999999", linewidth=0.6, linestyle="--", label="production = clean")
-            ax.legend(fontsize=6.5, frameon=False, loc="lower right")
+            # upper left: above the diagonal, where a model would have to score better in the field than clean
+            ax.legend(fontsize=6.5, frameon=False, loc="upper left")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))  # no crowded, overlapping tick labels
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
