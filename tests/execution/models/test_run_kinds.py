@@ -25,6 +25,8 @@ from click.testing import CliRunner, Result
 from torch import Tensor, nn
 
 from fieldready.cli import cli
+from fieldready.execution.models.adapter import Adapter
+from fieldready.spec.models import ModelSpec
 from tests.execution.models._models import BrightBoxYolo, TinyClassifier, scene
 
 BOXES = [(40, 20, 100, 70), (0, 30, 50, 89), (110, 5, 160, 45), (60, 40, 120, 90)]  # xyxy on 160 × 90
@@ -304,3 +306,16 @@ def test_without_onnxruntime_one_line_names_the_extra(detection_project: Path, t
     spec = _spec_with(detection_project, tmp_path, f"  - {{name: m, kind: onnx, path: {detection_project / 'models' / 'yolo.onnx'}, "
                       "input: {size: [64, 64], resize: letterbox}, output: {format: yolo}}")
     _refused(_invoke("run", str(spec), "-o", str(tmp_path / "run"), "--quiet"), "fieldready[onnx]")
+
+
+def test_unlabelled_images_keep_the_model_class_indices_under_a_declared_output() -> None:
+    # raw production frames have no classes to map to: the yolo head is decoded and NMS'd all the same
+    spec = ModelSpec(name="m", kind="python", entrypoint="x:y", input={"size": [64, 64], "resize": "letterbox"},
+                     output={"format": "yolo", "labels": {1: "helmet"}})
+    images = torch.stack([scene(90, 160, box, seed=i) for i, box in enumerate(BOXES)])
+    adapter = Adapter(spec, BrightBoxYolo(3).eval(), torch.device("cpu"), "detection", classes={})
+    dets = adapter(images)
+    for i, (x1, y1, x2, y2) in enumerate(BOXES):
+        best = int(dets.scores[dets.index == i].argmax())
+        assert int(dets.labels[dets.index == i][best]) == 1  # the model's own index: nothing to map it to
+        np.testing.assert_allclose(dets.boxes[dets.index == i][best].numpy(), [x1, y1, x2, y2], atol=2.5)
