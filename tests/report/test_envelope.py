@@ -96,6 +96,7 @@ def test_curve_marks_sit_at_the_envelope(tmp_path: Path, detection_results: Resu
     blur_chart = html[html.index('id="curve-0"'):]
     blur_chart = blur_chart[:blur_chart.index("</figure>")]
     assert "envelope (per model)" in blur_chart and "clean-map" in blur_chart
+    assert "clean-map ≥ 0.450" in blur_chart  # the clean floor the marks refer to is drawn on the curve
     other = html[html.index('id="curve-1"'):]
     assert "envelope (per model)" not in other[:other.index("</figure>")]
 

@@ -637,6 +637,12 @@ def _thresholds(r: Results, cond: str) -> list[charts.ThresholdLine]:
                 lines.append(charts.ThresholdLine(c.threshold, f"{c.id} {_threshold_text(c)}"))
             elif c.kind == "max_drop" and c.floor is not None:
                 lines.append(charts.ThresholdLine(c.floor, f"{c.id} floor {m.name}", style=i))
+    for m in r.models:  # a floor read at each severity (the operating envelope, e.g. a clean floor): where its marks are
+        for e in m.envelope:
+            if (e.condition == cond and e.metric == r.primary_metric and e.kind in ("at_least", "at_most")
+                    and e.criterion not in seen):
+                seen.add(e.criterion)
+                lines.append(charts.ThresholdLine(e.threshold, f"{e.criterion} {'≥' if e.kind == 'at_least' else '≤'} {fmt(e.threshold)}"))
     return lines
 
 
