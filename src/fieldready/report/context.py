@@ -38,7 +38,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("criteria", "Acceptance criteria"),
     ("robustness", "Robustness profile"),
     ("envelope", "Operating envelope"),
-    ("repeatability", "Repeatability on real captures"),  # only when the spec has repeated captures
+    ("repeatability", "Repeatability on real captures"),
     ("clean", "Clean metrics"),
     ("gallery", "Failure gallery"),
     ("provenance", "Test plan & provenance"),
@@ -776,7 +776,7 @@ def build_context(r: Results, *, run_dir: Path, chart_cache: charts.ChartCache |
         title=r.title, name=r.name, task=r.task,
         spec_hash=r.spec_hash, plan_hash=r.plan_hash, primary_metric=_metric_name(r, r.primary_metric),
         primary_key=r.primary_metric, facts=_facts(r), meaningful_drop=f"{MEANINGFUL_CLASS_DROP * 100:g} %",
-        sections=[s for s in SECTIONS if s[0] != "repeatability" or repeat is not None],
+        sections=SECTIONS,
         recommendation_model=r.recommendation.model, recommendation_reason=r.recommendation.reason,
         models=_summaries(r, anchors), criteria=_criteria_rows(r, anchors), model_names=[m.name for m in r.models],
         model_anchors=[anchors.model(i) for i in range(len(r.models))],

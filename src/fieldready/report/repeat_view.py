@@ -49,7 +49,8 @@ class RepeatabilityView:
 
 def _summary(g: RepeatGroup) -> str:
     if g.kind == "video":
-        return f"video, {g.captures} frames: the answer changes {g.flips} times in {g.transitions} consecutive pairs"
+        times = "once" if g.flips == 1 else f"{g.flips} times"
+        return f"video, {g.captures} frames: the answer changes {times} in {g.transitions} consecutive pairs"
     return f"{g.captures} captures: {g.agreeing_pairs} of {g.pairs} pairs agree"
 
 
