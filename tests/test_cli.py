@@ -25,6 +25,8 @@ def signed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         cli, ["run", str(spec), "-o", str(root / "run"), "--quiet", "--sign-key", str(key), "--sign-cert", str(cert)]
     )
     assert result.exit_code == 0, result.output
+    # a signed run says that it signed, as whom and which file
+    assert f"signed {root / 'run' / 'report.pdf'} as fieldready test signer" in result.output, result.output
     return root / "run" / "report.pdf", cert
 
 

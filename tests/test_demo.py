@@ -33,6 +33,27 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     for name in clean:
         assert name in first
     assert (out / "report.html").stat().st_size < 10 * 1024 * 1024
+    fills = page_fill(out / "report.pdf")
+    assert all(f >= 0.25 for f in fills[:-1]), f"near-empty pages (share of the text area used, per page): {fills}"
+
+
+def page_fill(pdf: Path) -> list[float]:
+    """Per page, how far down the text area the lowest word reaches (pdftotext -bbox), running header and
+    footer excluded (print.css: 20 mm top, 18 mm bottom margin); charts' and captions' text count."""
+    import re
+    import shutil
+    import subprocess
+
+    tool = shutil.which("pdftotext")
+    assert tool, "pdftotext not found; install poppler-utils"
+    html = subprocess.run([tool, "-bbox", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    top, bottom = 20 * 72 / 25.4, 18 * 72 / 25.4
+    fills = []
+    for height, body in re.findall(r'<page width="[\d.]+" height="([\d.]+)">(.*?)</page>', html, re.S):
+        h = float(height)
+        ys = [y for y in map(float, re.findall(r'yMax="([\d.]+)"', body)) if top < y < h - bottom]
+        fills.append(round((max(ys) - top) / (h - top - bottom), 2) if ys else 0.0)
+    return fills
 
 
 def test_digits_demo_shows_mce_flip_rate_and_verdicts(tmp_path: Path) -> None:
