@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from fieldready.evaluation.metrics.confusion import detection_confusion
 from fieldready.evaluation.metrics.detection import DetectionUnit, evaluate_detection
 from fieldready.evaluation.metrics.operating_point import (
     answer_change,
+    max_weight_assignment,
     choose_threshold,
     fixed_point,
     rates,
@@ -202,3 +205,19 @@ def test_change_score_is_continuous_and_counts_only_boxes_at_the_operating_point
     assert answer_change(empty, empty, point=point) == (0.0, 0.0)
     # at a lower operating point the weak box counts too
     assert answer_change(clean, kept, point=fixed_point(0.05)) == pytest.approx((0.1, 0.1 / 3.5))
+
+
+def test_max_weight_assignment_equals_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        rows, cols = (int(k) for k in rng.integers(1, 6, 2))
+        weight = rng.random((rows, cols)) * (rng.random((rows, cols)) < 0.6)
+        if trial % 3 == 0:
+            weight = np.round(weight, 1)  # ties
+        r, c = max_weight_assignment(weight)
+        assert len(set(r.tolist())) == len(r) == min(rows, cols) and len(set(c.tolist())) == len(c)
+        if rows <= cols:
+            best = max(weight[np.arange(rows), list(p)].sum() for p in itertools.permutations(range(cols), rows))
+        else:
+            best = max(weight[list(p), np.arange(cols)].sum() for p in itertools.permutations(range(rows), cols))
+        assert weight[r, c].sum() == pytest.approx(best, abs=1e-12)

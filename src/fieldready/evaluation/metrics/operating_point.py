@@ -326,8 +326,6 @@ def answer_change(
 
     Two empty outputs have not changed: (0, 0).
     """
-    from scipy.optimize import linear_sum_assignment
-
     point = point or fixed_point(FALLBACK_THRESHOLD, source="default")
     a = point.keep(clean.scores, clean.labels)
     b = point.keep(corrupted.scores, corrupted.labels)
@@ -342,10 +340,53 @@ def answer_change(
                        xyxy_to_xywh(np.asarray(corrupted.boxes, dtype=np.float64)[b]), np.zeros(len(sb), dtype=bool))
         same = np.asarray(clean.labels)[a][:, None] == np.asarray(corrupted.labels)[b][None, :]
         w = np.where(same, iou, 0.0) * np.minimum(sa[:, None], sb[None, :])
-        rows, cols = linear_sum_assignment(w, maximize=True)
+        rows, cols = max_weight_assignment(w)
         weight = float(w[rows, cols].sum())
     changed = max(total - 2.0 * weight, 0.0)
     return changed, min(changed / total, 1.0)
+
+
+def max_weight_assignment(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of a one-to-one matching of ``weight[r, c]`` (r ≤ or > c) with the largest total.
+
+    The Hungarian algorithm with potentials (O(n² m)), as ``scipy.optimize.linear_sum_assignment(...,
+    maximize=True)`` solves it; written here because SciPy is not a dependency and a gallery's matrices
+    are a few boxes a side.
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    transposed = w.shape[0] > w.shape[1]
+    cost = (w.T if transposed else w) * -1.0  # rows ≤ columns, minimise
+    n, m = cost.shape
+    u, v = np.zeros(n + 1), np.zeros(m + 1)
+    owner = np.zeros(m + 1, dtype=np.int64)  # owner[j]: 1-based row matched to column j (0: none)
+    way = np.zeros(m + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        owner[0], j0 = i, 0
+        slack, used = np.full(m + 1, np.inf), np.zeros(m + 1, dtype=bool)
+        while owner[j0] != 0:
+            used[j0] = True
+            i0 = owner[j0]
+            free = ~used[1:]
+            reduced = cost[i0 - 1] - u[i0] - v[1:]
+            better = free & (reduced < slack[1:])
+            slack[1:][better] = reduced[better]
+            way[1:][better] = j0
+            candidates = np.where(free, slack[1:], np.inf)
+            j1 = int(np.argmin(candidates)) + 1
+            delta = candidates[j1 - 1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            slack[1:][free] -= delta
+            j0 = j1
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    cols = np.flatnonzero(owner[1:])
+    rows = owner[1:][cols] - 1
+    order = np.argsort(rows)
+    rows, cols = rows[order], cols[order]
+    return (cols, rows) if transposed else (rows, cols)
 
 
 def answer_changes(
