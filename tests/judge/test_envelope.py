@@ -144,6 +144,8 @@ def test_results_json_holds_the_envelope_of_a_small_run(tmp_path: Path) -> None:
         "severity: {values: [2, 6]}", "severity: {values: [2, 4, 6]}")
     text = text.replace("  - {metric: rpc, at_least: 0.5}\n",
                         "  - {metric: rpc, at_least: 0.5}\n  - {id: vs-champion, metric: map, on: all, max_drop_vs_baseline: 0.2}\n")
+    text = text.replace("{metric: map, on: clean, at_least: 0.3}",
+                        "{metric: map, on: clean, at_least: 0.3, description: mAP on clean images}")
     spec.write_text(text)
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(out), "--quiet"])
@@ -164,6 +166,8 @@ def test_results_json_holds_the_envelope_of_a_small_run(tmp_path: Path) -> None:
             assert e["tested"] == sorted(e["tested"])  # noise σ and translation px grow harsher upwards
             if cid != "c1":
                 continue
+            # described where it is read, not with the spec's wording for the clean images
+            assert e["description"].startswith(f"map on {cond} ≥ 0.3") and "clean images" not in e["description"]
             # recompute the clean floor's crossing by hand from the per-point mAP in results.json
             maps = {c["severity"]: c["metrics"]["map"] for c in m["conditions"] if c["condition"] == cond}
             v = [maps[s] for s in e["tested"]]

@@ -191,7 +191,8 @@ def model_envelopes(plan: TestPlan, model: str, point_get: Lookup, rep_get: Look
             for i, criterion in enumerate(plan.spec.criteria):
                 if not _applies(plan, criterion, condition, model):
                     continue
-                here = criterion.model_copy(update={"on": condition.name, "severities": None})
+                # described as read here ("map on gaussian_blur ≥ 0.55"): a user's description names the original scope
+                here = criterion.model_copy(update={"on": condition.name, "severities": None, "description": None})
                 values, intervals = [], []
                 for p in axis:
                     alone = here.model_copy(update={"severities": SeverityScope(min=p.severity, max=p.severity)})
