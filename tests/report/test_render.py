@@ -30,7 +30,8 @@ def test_html_and_pdf_written_with_every_section(rendered):
     for m in results.models:
         assert m.name in html
     assert html.count("<svg") >= 6 + 3 + 2  # curves per condition, heat map per model, families, scatter
-    assert "model-b fails only on blur-drop" in html
+    # the judge's sentence, its criterion id now a link to the criterion's row
+    assert 'model-b fails only on <a class="xref" href="#criterion-blur-drop"><code>blur-drop</code></a>' in html
 
 
 def test_html_is_self_contained(rendered):
