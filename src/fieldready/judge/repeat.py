@@ -37,6 +37,10 @@ def shown_captures(answers: list[str], limit: int = MAX_SHOWN) -> list[int]:
     return sorted(odd[: limit - 1] + usual[: max(1, limit - len(odd[: limit - 1]))])[:limit]
 
 
+#: The confidence of the repeatability figures' intervals shown in the report (criteria use their own).
+SHOWN_CONFIDENCE = 0.95
+
+
 def _group(g: GroupAnswers, stem: str) -> RepeatGroup:
     shown = shown_captures(g.answers)
     return RepeatGroup(
@@ -63,8 +67,9 @@ def repeatability_result(plan: TestPlan, evaluation: Evaluation, model: str, rep
         ci = None
         if rep_get is not None and value is not None:
             reps = np.asarray(rep_get(model, REPEAT, metric, None), dtype=np.float64)
-            ci = criterion_interval(plan, Criterion(metric=metric, at_least=0.0), reps, value)
-        figures[metric] = RepeatFigure(value=value, ci=list(ci) if ci else None, n=plan.captures.sample_size(metric)[0])
+            ci = criterion_interval(plan, Criterion(metric=metric, at_least=0.0, confidence=SHOWN_CONFIDENCE), reps, value)
+        figures[metric] = RepeatFigure(value=value, ci=list(ci) if ci else None, confidence=SHOWN_CONFIDENCE,
+                                       n=plan.captures.sample_size(metric)[0])
     synthetic = {}
     for row in metrics_for(plan.spec.task, scopes=("stability",)):
         values = [evaluation.units[(model, p.key)].metrics.get(row.name) for p in plan.points if p.key != CLEAN]

@@ -191,6 +191,7 @@ class RepeatFigure(_Model):
 
     value: Number = None
     ci: Interval = None
+    confidence: float = 0.95
     n: int = 0
 
 

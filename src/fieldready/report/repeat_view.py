@@ -84,7 +84,7 @@ def repeatability_view(r: Results, run_dir: Path) -> RepeatabilityView | None:
         cells = [m.name, rep.threshold]
         for f in figures:
             fig = rep.figures.get(f)
-            cells.append(f"{fmt(fig.value)} {fmt_ci(fig.ci)}".strip() if fig else "—")
+            cells.append(f"{fmt(fig.value)} {fmt_ci(fig.ci, fig.confidence)}".strip() if fig else "—")
         cells += [fmt(rep.synthetic.get(k)) for k in synthetic]
         rows.append(cells)
         for g in rep.disagreeing:
