@@ -153,7 +153,7 @@ def gate_failures(results, fail_on: str) -> list[str]:  # noqa: ANN001 - judge.r
         return []
     lines = [head]
     for m in sorted(culprits, key=lambda m: (m.rank is None, m.rank or 0)):
-        blocking = [c for c in m.criteria if c.blocking and c.passed is not True]
+        blocking = [c for c in m.criteria if c.blocking and c.applies and c.passed is not True]
         why = "; ".join(
             f"{c.id} {'FAILED' if c.passed is False else 'undecided'} ({c.metric} on {c.scope}: "
             f"{'—' if c.value is None else f'{c.value:.3g}'}, needs {threshold_text(c)})" for c in blocking

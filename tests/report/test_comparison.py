@@ -100,7 +100,7 @@ def test_detection_per_class_table_shows_confusion_counts_as_integers(tmp_path):
     assert first == "person 0.475 0.720 40 3 4 0 0.070", first
     assert not re.search(r"\b\d+\.0\b", _text(tables[0]).replace("0.0", "x"))
     note = _text(section)
-    assert "IoU ≥ 0.5" in note and "score ≥ 0.5" in note and "missed = object not found in its class (includes wrong class)" in note
+    assert "IoU ≥ 0.5" in note and "at or above each model's operating point" in note and "missed = object not found in its class (includes wrong class)" in note
 
 
 def test_classification_per_class_table_has_no_count_note(tmp_path):

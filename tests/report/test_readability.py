@@ -54,7 +54,7 @@ def test_the_baseline_is_not_judged_against_itself(tmp_path: Path) -> None:
         own = 0.0 if m.name == baseline else 0.03
         crit = CriterionResult(id="vs-base", description="mAP at most 5 % below the baseline", metric="map", scope="clean",
                                kind="max_drop_vs_baseline", threshold=0.05, value=own, passed=True, ci=[own, own],
-                               confidence=0.95)
+                               confidence=0.95, applies=m.name != baseline)  # the judge marks the baseline's own
         models.append(m.model_copy(update={"criteria": [*m.criteria, crit]}))
     results = results.model_copy(update={"models": models})
     ctx = build_context(results, run_dir=tmp_path)

@@ -112,7 +112,9 @@ def _criteria(plan: TestPlan, name: str, point_get: Lookup, rep_get: Lookup | No
     out = []
     for i, crit in enumerate(spec.criteria):
         value, ci, _ = _judged(plan, crit, name, point_get, rep_get)
-        passed = judge(value, crit, ci)
+        # The baseline measured against itself (a drop vs the baseline, mCE): 0 or 1 by definition.
+        applies = not (name == spec.baseline and (crit.kind == "max_drop_vs_baseline" or get_metric(crit.metric).needs_baseline))
+        passed = judge(value, crit, ci) if applies else None
         out.append(
             CriterionResult(
                 id=criterion_id(i, crit),
@@ -123,10 +125,11 @@ def _criteria(plan: TestPlan, name: str, point_get: Lookup, rep_get: Lookup | No
                 threshold=crit.threshold,
                 value=value,
                 passed=passed,
+                applies=applies,
                 blocking=crit.severity == "blocking",
                 ci=list(ci) if ci is not None else None,
                 confidence=crit.confidence if ci is not None else None,
-                note=severity_note(plan, crit, name, point_get) if passed is not True else "",
+                note=severity_note(plan, crit, name, point_get) if passed is not True and applies else "",
                 floor=_floor(plan, crit, name, point_get),
             )
         )

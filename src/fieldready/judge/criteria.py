@@ -289,8 +289,11 @@ def judge(value: float | None, criterion: Criterion, ci: tuple[float, float] | N
 
 
 def model_verdict(criteria: list[CriterionResult]) -> str:
-    """GO when every blocking criterion passes, NO-GO when one fails, INCONCLUSIVE otherwise."""
-    blocking = [c for c in criteria if c.blocking]
+    """GO when every blocking criterion passes, NO-GO when one fails, INCONCLUSIVE otherwise.
+
+    Criteria that do not apply (the baseline compared with itself) take no part.
+    """
+    blocking = [c for c in criteria if c.blocking and c.applies]
     if any(c.passed is False for c in blocking):
         return "NO-GO"
     if all(c.passed is True for c in blocking):

@@ -101,7 +101,7 @@ def what_would_change(m: ModelResult) -> list[str]:
     """Sentences, derived from the criteria results, saying what would flip this model's verdict."""
     if m.error:
         return [f"{m.name} did not complete ({m.error}); fixing the run is needed before any verdict."]
-    blocking = [c for c in m.criteria if c.blocking]
+    blocking = [c for c in m.criteria if c.blocking and c.applies]
     failed = [c for c in blocking if c.passed is False]
     open_ = [c for c in blocking if c.passed is None]
     out: list[str] = []
@@ -134,7 +134,7 @@ def what_would_change(m: ModelResult) -> list[str]:
             )
         else:
             out.append(f"{m.name} has no blocking criteria with measured values.")
-    warn = [c for c in m.criteria if not c.blocking and c.passed is not True]
+    warn = [c for c in m.criteria if not c.blocking and c.applies and c.passed is not True]
     if warn:
         out.append("Warnings (non-blocking, do not change the verdict): " + ", ".join(
             f"{c.id} {STATUS_WORD[c.passed].lower()}" for c in warn) + ".")

@@ -80,6 +80,9 @@ class CriterionResult(_Model):
     threshold: float
     value: Number
     passed: bool | None
+    # False for the baseline's own comparison with itself (a drop vs the baseline, a baseline-normalised
+    # metric such as mCE): shown as "baseline", never judged, no part of its verdict.
+    applies: bool = True
     blocking: bool = True
     ci: Interval = None
     confidence: Number = None

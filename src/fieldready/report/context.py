@@ -390,7 +390,7 @@ def plain_words(c: CriterionResult, label: str) -> str:
 
 def _is_baseline_self(r: Results, m: ModelResult, c: CriterionResult) -> bool:
     """The baseline's own comparison with itself: shown as "baseline", never judged or listed."""
-    return c.kind == "max_drop_vs_baseline" and r.baseline is not None and m.name == r.baseline
+    return not c.applies
 
 
 def _issue(r: Results, c: CriterionResult, anchors: Anchors) -> Issue:
@@ -513,7 +513,7 @@ def _comparison(r: Results) -> TableView:
     for k in _keys([m.families for m in r.models]):
         rows.append([f"{_metric_name(r, r.primary_metric)} · {k}"] + [fmt(m.families.get(k)) for m in r.models])
     rows.append(["Criteria passed"] + [
-        f"{sum(c.passed is True for c in m.criteria)} / {len(m.criteria)}" for m in r.models])
+        f"{sum(c.passed is True for c in m.criteria if c.applies)} / {sum(c.applies for c in m.criteria)}" for m in r.models])
     return TableView(["", *[m.name for m in r.models]], rows)
 
 
