@@ -19,6 +19,7 @@ from fieldready import __version__
 from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluation.evaluate import evaluate
 from fieldready.execution.device import choose_threads, select_device
+from fieldready.execution.ray_executor import execute_ray, require_ray
 from fieldready.execution.repeat import execute_repeatability
 from fieldready.execution.runner import RunStats, execute
 from fieldready.execution.store import ResultStore, RunLock, write_atomic
@@ -110,8 +111,6 @@ def run(
         device = select_device(plan.spec.run.device)
         executor = executor or plan.spec.run.executor
         if executor == "ray":
-            from fieldready.execution.ray_executor import require_ray
-
             require_ray()  # before the store: without Ray installed, one line naming the extra
         with ResultStore(run_dir) as store:
             notes = store.claim(plan.plan_hash, plan.identity())
@@ -119,8 +118,6 @@ def run(
                 store.set_meta({"started": _now()})
             chosen = choose_threads(threads or plan.spec.run.threads)
             if executor == "ray":
-                from fieldready.execution.ray_executor import execute_ray
-
                 stats = execute_ray(plan, store, device=device, address=address or plan.spec.run.address,
                                     threads=threads or plan.spec.run.threads, progress=progress)
             else:

@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import cv2
 import torch
 
 from fieldready.errors import FieldreadyError, ModelError, PlanError
 from fieldready.execution.device import Threads, choose_threads
-from fieldready.execution.runner import RunStats, pending, progress_bar
+from fieldready.execution.models.adapter import load_model
+from fieldready.execution.runner import Batch, RunStats, _Targets, pending, progress_bar, run_batch
 from fieldready.execution.store import ResultStore
+from fieldready.plan import TestPlan, compile_plan
+from fieldready.spec.loader import load_spec
 
-if TYPE_CHECKING:
-    from fieldready.plan import TestPlan
+__all__ = ["execute_ray", "require_ray"]
 
-__all__ = ["execute_ray", "require_ray", "RAY_EXTRA_HINT"]
-
-RAY_EXTRA_HINT = "pip install 'fieldready[ray]'"
 _IN_FLIGHT = 2  # batches queued per actor: the next one starts while the driver commits the last
 _RETRIES = 3  # restarts of a dead actor, and retries of its batch
 
@@ -42,7 +42,7 @@ def require_ray() -> Any:
         import ray
     except ImportError:
         raise PlanError(
-            f"run.executor is 'ray' but Ray is not installed; {RAY_EXTRA_HINT} (or use executor: local)"
+            "run.executor is 'ray' but Ray is not installed; pip install 'fieldready[ray]' (or use executor: local)"
         ) from None
     return ray
 
@@ -60,13 +60,6 @@ class BatchWorker:
             self.error = exc
 
     def _load(self, spec_path: str, identity: dict, models: list[str], device: str, threads: int) -> None:
-        import cv2
-
-        from fieldready.execution.models.adapter import load_model
-        from fieldready.execution.runner import _Targets
-        from fieldready.plan import compile_plan
-        from fieldready.spec.loader import load_spec
-
         torch.set_num_threads(threads)
         cv2.setNumThreads(1)
         plan = compile_plan(load_spec(spec_path))
@@ -92,8 +85,6 @@ class BatchWorker:
 
     def run(self, key: str, image_ids: list[int], models: list[str]) -> tuple[str, list, list, float]:
         """One batch: its key, prediction rows, moved-target rows and seconds spent."""
-        from fieldready.execution.runner import Batch, run_batch
-
         if self.error is not None:
             raise self.error
         t0 = time.perf_counter()
