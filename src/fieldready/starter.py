@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from fieldready.data.dataset import DatasetSource, load_source
-from fieldready.data.types import Dataset
+from fieldready.data.types import IMAGE_SUFFIXES, Dataset
 from fieldready.errors import FieldreadyError
 from fieldready.execution.models.kinds.exported import load_exported
 from fieldready.execution.models.kinds.onnx import load_onnx
@@ -34,7 +34,6 @@ from fieldready.spec.models import Spec
 
 __all__ = ["DetectedData", "DetectedModel", "StarterError", "detect_dataset", "detect_model", "starter_spec", "write_starter"]
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".pth", ".torchscript"}
 
 

@@ -22,21 +22,18 @@ import cv2
 import numpy as np
 
 from fieldready.data.decode import read_rgb
+from fieldready.data.types import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from fieldready.errors import DataError
 
 __all__ = [
     "Capture",
     "CaptureGroup",
     "CaptureSet",
-    "IMAGE_SUFFIXES",
-    "VIDEO_SUFFIXES",
     "load_captures",
     "stream_captures",
     "sampled_frames",
 ]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fieldready.data.decode import image_size
-from fieldready.data.types import Dataset, ImageRecord
+from fieldready.data.types import IMAGE_SUFFIXES, Dataset, ImageRecord
 from fieldready.errors import DataError
 
-__all__ = ["load_imagefolder", "load_unlabelled", "IMAGE_SUFFIXES"]
+__all__ = ["load_imagefolder", "load_unlabelled"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def load_unlabelled(root: Path, *, task: str, classes: list[str] | None = None) -> Dataset:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageRecord", "ImageTargets", "ImageDetections", "Dataset"]
+__all__ = ["ImageRecord", "ImageTargets", "ImageDetections", "Dataset", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
+
+#: Image files fieldready reads (what OpenCV decodes here), in the order a file stem is looked up.
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Video files read with OpenCV (repeated captures, production frames).
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
 @dataclass(frozen=True)

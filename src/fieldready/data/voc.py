@@ -32,14 +32,13 @@ from xml.parsers import expat
 import numpy as np
 
 from fieldready.data.decode import image_size
-from fieldready.data.types import Dataset, ImageRecord, ImageTargets
+from fieldready.data.types import IMAGE_SUFFIXES, Dataset, ImageRecord, ImageTargets
 from fieldready.errors import DataError
 
 __all__ = ["load_voc", "voc_classes", "MAX_XML_BYTES"]
 
 #: A VOC annotation is a few kB; one with thousands of objects is still far below this.
 MAX_XML_BYTES = 4 * 2**20
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
 
@@ -275,14 +274,14 @@ def _image(images: Path, rel: Path, filename: str, where: str) -> Path:
         if path.is_file():
             return path
         if not Path(filename).suffix:
-            found = [path.with_name(path.name + s) for s in _IMAGE_SUFFIXES if path.with_name(path.name + s).is_file()]
+            found = [path.with_name(path.name + s) for s in IMAGE_SUFFIXES if path.with_name(path.name + s).is_file()]
             if len(found) == 1:
                 return found[0]
         raise DataError(f"{where}: filename {filename!r}: image {path} not found; check dataset.images")
     stem = images / rel.with_suffix("")
-    found = [stem.with_name(stem.name + s) for s in _IMAGE_SUFFIXES if stem.with_name(stem.name + s).is_file()]
+    found = [stem.with_name(stem.name + s) for s in IMAGE_SUFFIXES if stem.with_name(stem.name + s).is_file()]
     if not found:
-        found = [stem.with_name(stem.name + s.upper()) for s in _IMAGE_SUFFIXES if stem.with_name(stem.name + s.upper()).is_file()]
+        found = [stem.with_name(stem.name + s.upper()) for s in IMAGE_SUFFIXES if stem.with_name(stem.name + s.upper()).is_file()]
     if len(found) != 1:
         problem = "no image" if not found else f"{len(found)} images ({', '.join(p.name for p in found)})"
         raise DataError(f"{where}: no <filename>, and {problem} named {stem.name}.* in {stem.parent}; add <filename>")

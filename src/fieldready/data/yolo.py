@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from fieldready.data.decode import image_size
-from fieldready.data.types import Dataset, ImageRecord, ImageTargets
+from fieldready.data.types import IMAGE_SUFFIXES, Dataset, ImageRecord, ImageTargets
 from fieldready.errors import DataError, SpecError
 from fieldready.yaml_positions import MAX_BYTES, load_located
 
@@ -40,7 +40,6 @@ __all__ = ["load_yolo", "yolo_classes", "label_path", "COORDINATE_TOLERANCE"]
 #: Normalised coordinates may stray this far outside [0, 1] (Ultralytics' verify_image_label allows 1 %).
 COORDINATE_TOLERANCE = 0.01
 _MAX_TEXT_BYTES = 64 * 2**20  # a label file or image list; a dense polygon file is a few MB
-_IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # what OpenCV decodes here
 _LINE_HELP = "a YOLO label line is 'class cx cy w h' (5 values normalised to [0, 1]) or a polygon 'class x1 y1 x2 y2 ...'"
 
 
@@ -197,7 +196,7 @@ def _split_images(located: Any, data_yaml: Path, split: str) -> tuple[list[Path]
             target = (root / entry[3:]).resolve()
         if target.is_dir():
             listed = [(p, f"{target}") for p in _folder_images(target)]
-        elif target.is_file() and target.suffix.lower() in _IMAGE_SUFFIXES:
+        elif target.is_file() and target.suffix.lower() in IMAGE_SUFFIXES:
             listed = [(str(target), str(located.file))]
         elif target.is_file():
             listed = _image_list(target)
@@ -209,7 +208,7 @@ def _split_images(located: Any, data_yaml: Path, split: str) -> tuple[list[Path]
                 raise DataError(f"{path}: image listed twice ({found[path]} and {source}); list each image once")
             found[path] = source
     if not found:
-        raise _error(located, (key,), f"no images found in {value!r} (looked for {', '.join(_IMAGE_SUFFIXES)})")
+        raise _error(located, (key,), f"no images found in {value!r} (looked for {', '.join(IMAGE_SUFFIXES)})")
     return [Path(p) for p in sorted(found)], lists
 
 
@@ -227,7 +226,7 @@ def _folder_images(folder: Path) -> list[str]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             path = os.path.join(dirpath, name)
-            if not name.startswith(".") and Path(name).suffix.lower() in _IMAGE_SUFFIXES and os.path.isfile(path):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(path):
                 out.append(path)
     return out
 
@@ -254,8 +253,8 @@ def _image_list(path: Path) -> list[tuple[str, str]]:
         image = Path(entry).expanduser()
         image = image if image.is_absolute() else path.parent / (entry[2:] if entry.startswith("./") else entry)
         where = f"{path}:{lineno}"
-        if image.suffix.lower() not in _IMAGE_SUFFIXES:
-            raise DataError(f"{where}: {entry!r} is not an image fieldready reads ({', '.join(_IMAGE_SUFFIXES)})")
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(f"{where}: {entry!r} is not an image fieldready reads ({', '.join(IMAGE_SUFFIXES)})")
         if not image.is_file():
             raise DataError(f"{where}: image {image} not found; list paths relative to {path.parent}")
         out.append((os.path.normpath(image.absolute()), where))

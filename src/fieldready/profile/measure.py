@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from fieldready.data.dataset import load_spec_dataset
+from fieldready.data.types import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from fieldready.errors import DataError
 from fieldready.profile import estimators as est
 from fieldready.spec import load_spec
@@ -24,8 +25,6 @@ from fieldready.spec import load_spec
 __all__ = [
     "Frame",
     "Measurement",
-    "IMAGE_SUFFIXES",
-    "VIDEO_SUFFIXES",
     "measure_image",
     "measure_frames",
     "read_frames",
@@ -35,8 +34,6 @@ __all__ = [
     "decode_image",
 ]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 _LOSSLESS_SUFFIXES = frozenset({".png", ".bmp", ".tif", ".tiff"})
 
 
@@ -166,13 +163,13 @@ def read_video(path: Path, *, sample_fps: float) -> Iterator[Frame]:
 def frame_files(folder: Path) -> list[Path]:
     """The image and video files below ``folder``, sorted by relative path; DataError when there are none."""
     folder = Path(folder)
-    if folder.is_file() and folder.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+    if folder.is_file() and folder.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         return [folder]
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found; give a folder of production images or video files")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
     if not files:
-        kinds = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES + VIDEO_SUFFIXES))
         raise DataError(f"{folder}: no images or videos found (looked for {kinds}); give a folder of production frames")
     return files
 
