@@ -8,6 +8,7 @@ comparison is paired) and asks each unit's ``Resampled`` source for the replicat
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 
 import numpy as np
@@ -271,7 +272,10 @@ def _class_drop_interval(plan: TestPlan, model: str, key: str, class_id: int, co
     if rep_get is None or drop is None or not corrupted:
         return None
     clean = np.asarray(rep_get(model, CLEAN, key, class_id), dtype=np.float64)
-    under = np.nanmean(np.stack([np.asarray(rep_get(model, p, key, class_id), dtype=np.float64) for p in corrupted]), axis=0)
+    stacked = np.stack([np.asarray(rep_get(model, p, key, class_id), dtype=np.float64) for p in corrupted])
+    with warnings.catch_warnings():  # a resample without the class is NaN at every point: NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        under = np.nanmean(stacked, axis=0)
     reps = clean - under
     if not np.isfinite(reps).any():
         return None
