@@ -21,6 +21,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from fieldready.data.dataset import hash_file
 from fieldready.data.decode import read_rgb
 from fieldready.data.types import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from fieldready.errors import DataError
@@ -97,15 +98,6 @@ class CaptureSet:
         return len(groups), len(groups) or None
 
 
-def _file_digest(path: Path, h: "hashlib._Hash") -> None:
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the capture ({exc.strerror or exc}); check the file") from None
-
-
 def _open(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -178,7 +170,7 @@ def load_captures(root: Path, *, fps: float = 2.0, first_id: int = -1) -> Captur
             array = read_rgb(path)
             captures.append(Capture(next_id, str(path), int(array.shape[1]), int(array.shape[0]), len(groups)))
             next_id -= 1
-            _file_digest(path, h)
+            hash_file(path, h, what="the capture")
             h.update(f"\x1f{path.relative_to(root).as_posix()}\n".encode())
         groups.append(CaptureGroup(folder.name, "group", tuple(captures)))
         files += images
@@ -191,7 +183,7 @@ def load_captures(root: Path, *, fps: float = 2.0, first_id: int = -1) -> Captur
             raise DataError(f"{video}: video has no frames (empty or corrupt); fix or remove it from the captures")
         if len(captures) < 2:
             raise DataError(f"{video}: only one frame sampled at {fps:g} per second; raise repeatability.dataset.fps or use a longer video")
-        _file_digest(video, h)
+        hash_file(video, h, what="the capture")
         h.update(f"\x1f{video.relative_to(root).as_posix()}\n".encode())
         groups.append(CaptureGroup(video.relative_to(root).as_posix(), "video", tuple(captures)))
         files.append(video)

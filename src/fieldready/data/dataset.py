@@ -172,13 +172,18 @@ def subset(dataset: Dataset, size: int, *, seed: int = 0) -> Dataset:
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes (hex), or DataError naming the file."""
     h = hashlib.sha256()
+    hash_file(path, h, what="the annotation file")
+    return h.hexdigest()
+
+
+def hash_file(path: Path, h: "hashlib._Hash", *, what: str) -> None:
+    """Feed a file's bytes to ``h`` in 1 MiB chunks; DataError naming the file (``what`` it is) if unreadable."""
     try:
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     except OSError as exc:
-        raise DataError(f"{path}: cannot read the annotation file ({exc.strerror or exc})") from None
-    return h.hexdigest()
+        raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc}); check the file") from None
 
 
 # --- The built-in formats. ------------------------------------------------------------------------
