@@ -135,7 +135,7 @@ def severity_table(sets: dict[str, list[np.ndarray]]) -> list[str]:
     for kelvin in (3000.0, 4500.0, 8000.0):
         got = []
         for im in everything:
-            c0, c1 = np.array(est.chromaticity(im)), np.array(est.chromaticity(corrupt(im, "color_temperature", kelvin)))
+            c0, c1 = np.array(est.edge_chromaticity(im)), np.array(est.edge_chromaticity(corrupt(im, "color_temperature", kelvin)))
             got.append(est.kelvin_shift(tuple(c1 - c0)))
         g = np.array(got)
         lines.append(_row("color_temperature K (all sets)", f"{kelvin:.0f}", len(g), f"{np.median(g):.0f} [{np.percentile(g, 10):.0f}–{np.percentile(g, 90):.0f}]", None))
@@ -176,7 +176,10 @@ def _side(profiles: dict, name: str):  # noqa: ANN202
     return next(sp for qp in profiles.values() for sp in qp.sides if sp.side.name == name)
 
 
-def frequency_table(reference_frames: list[np.ndarray], production_frames: list[np.ndarray], *, shares=(0.05, 0.10, 0.20, 0.30), seed: int = 0) -> list[str]:
+def frequency_table(
+    reference_frames: list[np.ndarray], production_frames: list[np.ndarray], *, shares=(0.05, 0.10, 0.20, 0.30), seed: int = 0,
+    conditions: tuple[str, ...] | None = None,
+) -> list[str]:
     """Unpaired recovery of the frequency and severity of a condition applied to k % of production frames."""
     reference = [_measure(f, f"ref{i}") for i, f in enumerate(reference_frames)]
     clean = [_measure(f, f"prod{i}") for i, f in enumerate(production_frames)]
@@ -196,6 +199,8 @@ def frequency_table(reference_frames: list[np.ndarray], production_frames: list[
             k = int(round(share * n))
             chosen = rng.choice(n, size=k, replace=False)
             severities = rng.uniform(lo, hi, size=k)
+            if conditions is not None and condition not in conditions:
+                continue  # the draws above are still made, so a filtered run applies the same frames and severities
             if condition == "jpeg_compression":
                 severities = np.round(severities)
             production = list(clean)
@@ -228,7 +233,11 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=40, help="images taken from each example (shapes, digits) for part A")
     parser.add_argument("--production", type=int, default=400, help="new shapes images as production frames in part B")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--conditions", nargs="+", choices=sorted(SCENARIOS), help="only these conditions in part B (default: all)")
+    parser.add_argument("--parts", default="AB", help="which parts to run: A (severity), B (frequency) or AB")
+    parser.add_argument("--cameras", nargs="+", default=["shapes", "photographs"], choices=["shapes", "photographs"], help="part B's cameras")
     args = parser.parse_args()
+    conditions = tuple(args.conditions) if args.conditions else None
     import torch
 
     torch.set_num_threads(1)
@@ -239,16 +248,21 @@ def main() -> None:
         "shapes": example_images(ROOT / "examples/shapes/data/images", args.examples),
         "digits": example_images(ROOT / "examples/digits/data", args.examples),
     }
-    print("## A. Severity, per image (clean vs corrupted copy)\n")
-    print("\n".join(severity_table(sets)))
+    if "A" in args.parts:
+        print("## A. Severity, per image (clean vs corrupted copy)\n")
+        print("\n".join(severity_table(sets)))
     t_a = time.perf_counter() - start
-    print("\n## B. Frequency and severity, production vs reference (unpaired)\n")
-    print("### Shapes camera: reference = the example's 160 images, production = 400 new images of its generator\n")
-    print("\n".join(frequency_table(example_images(ROOT / "examples/shapes/data/images", 10**6), shapes_production(args.production), seed=args.seed)))
-    frames = [c for im in photos.values() for c in crops(im)]
-    frames = [frames[i] for i in np.random.default_rng(args.seed).permutation(len(frames))]
-    print("\n### Photographs: 128 px crops of 13 scenes, alternately reference and production\n")
-    print("\n".join(frequency_table(frames[0::2], frames[1::2], seed=args.seed)))
+    if "B" in args.parts:
+        print("\n## B. Frequency and severity, production vs reference (unpaired)\n")
+    if "B" in args.parts and "shapes" in args.cameras:
+        print("### Shapes camera: reference = the example's 160 images, production = 400 new images of its generator\n")
+        print("\n".join(frequency_table(example_images(ROOT / "examples/shapes/data/images", 10**6), shapes_production(args.production),
+                                         seed=args.seed, conditions=conditions)))
+    if "B" in args.parts and "photographs" in args.cameras:
+        frames = [c for im in photos.values() for c in crops(im)]
+        frames = [frames[i] for i in np.random.default_rng(args.seed).permutation(len(frames))]
+        print("\n### Photographs: 128 px crops of 13 scenes, alternately reference and production\n")
+        print("\n".join(frequency_table(frames[0::2], frames[1::2], seed=args.seed, conditions=conditions)))
     total = time.perf_counter() - start
     print(f"\ntime: {total:.0f} s (A {t_a:.0f} s, B {total - t_a:.0f} s)")
 

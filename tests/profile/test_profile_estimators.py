@@ -158,6 +158,39 @@ def test_kelvin_shift_recovers_a_colour_cast(astronaut: np.ndarray, kelvin: floa
     assert est.kelvin_shift((0.0, 0.0)) == pytest.approx(6500, rel=0.01)
 
 
+def _coloured_ground(seed: int) -> np.ndarray:
+    """A random coloured ground with grey (equal in every channel) texture and a coloured disk: scene colour, no cast."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((96, 96, 3), np.float64)
+    img[:] = rng.integers(50, 200, size=3)
+    cells = (np.add.outer(np.arange(96) // 8, np.arange(96) // 8) % 2) * 2.0 - 1.0
+    img += (rng.integers(10, 25) * cells)[..., None]
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    cv2.circle(img, (48, 48), 20, tuple(int(v) for v in rng.integers(0, 256, size=3)), -1, lineType=cv2.LINE_AA)
+    return img
+
+
+@pytest.mark.parametrize("kelvin", [3000.0, 9000.0])
+def test_edge_chromaticity_recovers_a_cast_on_a_coloured_ground(kelvin: float) -> None:
+    img = _coloured_ground(0)
+    before = np.array(est.edge_chromaticity(img))
+    after = np.array(est.edge_chromaticity(_apply(img, "color_temperature", kelvin)))
+    assert est.kelvin_shift(tuple(after - before)) == pytest.approx(kelvin, rel=0.05)
+    darker = np.array(est.edge_chromaticity(_apply(img, "exposure", -1.0)))
+    assert np.abs(darker - before).max() < 0.05  # exposure scales every channel alike: no cast
+
+
+def test_edge_chromaticity_separates_a_cast_from_scene_colour() -> None:
+    # Across grounds of random colour, grey-world chromaticity spreads as wide as a 3000 K cast;
+    # the colour of the edges (grey texture) spreads far less, so the cast stands out of it.
+    grounds = [_coloured_ground(seed) for seed in range(1, 25)]
+    direction = np.array(est.log_gains(3000.0))
+    length = float(np.linalg.norm(direction))
+    for estimator, tighter in ((est.edge_chromaticity, True), (est.chromaticity, False)):
+        along = np.array([estimator(g) for g in grounds]) @ (direction / length)
+        assert (float(np.percentile(along, 95) - np.percentile(along, 5)) < 0.5 * length) is tighter
+
+
 def test_haze_rises_under_an_airlight_veil(astronaut: np.ndarray) -> None:
     # Koschmieder: I = t·J + (1 − t)·A with airlight A = white; the dark channel rises by about (1 − t).
     veiled = np.clip(np.rint(0.5 * astronaut.astype(np.float64) + 0.5 * 255), 0, 255).astype(np.uint8)

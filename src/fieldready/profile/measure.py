@@ -57,7 +57,7 @@ class Measurement:
 
     ``blur`` (σ px) and ``noise`` (σ on [0, 1]) are measured after the frame is brought to the
     reference's scale (``scale``, 1 when not resized); ``jpeg_quality`` is None for frames that
-    are not JPEG files; ``chroma_r``/``chroma_b`` are grey-world log chromaticities.
+    are not JPEG files; ``chroma_r``/``chroma_b`` are grey-edge log chromaticities (``edge_chromaticity``).
     """
 
     name: str
@@ -92,7 +92,7 @@ def measure_image(
         scale = short_side / min(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         scaled = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    r, b = est.chromaticity(image)
+    r, b = est.edge_chromaticity(image)
     return Measurement(
         name=name,
         kind="jpeg" if jpeg is not None else kind,
