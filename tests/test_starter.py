@@ -137,3 +137,35 @@ def test_a_file_that_is_no_model_is_one_line(shapes: Path, tmp_path: Path) -> No
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "weights.pt" in result.output and "kind: python" in result.output
     assert not (tmp_path / "s.yaml").exists()
+
+
+@pytest.mark.parametrize("images", ["x", ["x"], [{"id": 1}], [{"id": 1, "file_name": 5}]])
+def test_a_malformed_coco_file_is_one_line_naming_it(shapes: Path, tmp_path: Path, images: object) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(shapes / "data", data)
+    (data / "val.json").write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
+    model = shapes / "models" / "model-a.pt"
+    result = CliRunner().invoke(cli, ["init", str(data), "--model", str(model), "-o", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "val.json" in result.output and not (tmp_path / "s.yaml").exists()
+
+
+@pytest.mark.parametrize("name,text", [("val.json", "{broken"), ("data.yaml", "names: !!python/object/apply:os.system [x]\n"),
+                                       ("val.json", b"\xff\xfe{")])
+def test_an_unparseable_annotation_file_is_not_read_as_unlabelled_images(shapes: Path, tmp_path: Path, name: str,
+                                                                        text: str | bytes) -> None:
+    """A broken COCO JSON beside images/ must not turn the dataset into one class folder called 'images'."""
+    data = tmp_path / "data"
+    shutil.copytree(shapes / "data" / "images", data / "images")
+    (data / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    model = shapes / "models" / "model-a.pt"
+    result = CliRunner().invoke(cli, ["init", str(data), "--model", str(model), "-o", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{name}: cannot be parsed" in result.output and not (tmp_path / "s.yaml").exists()
+
+
+def test_output_that_is_a_folder_is_refused_even_with_force(shapes: Path, tmp_path: Path) -> None:
+    model = shapes / "models" / "model-a.pt"
+    result = CliRunner().invoke(cli, ["init", str(shapes / "data"), "--model", str(model), "-o", str(tmp_path), "--force"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{tmp_path} is a folder" in result.output and tmp_path.is_dir()

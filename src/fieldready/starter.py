@@ -95,10 +95,26 @@ def _is_yolo(path: Path) -> bool:
     return isinstance(data, dict) and "names" in data
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why a .json/.yaml file of the dataset's folder cannot be parsed at all (None when it parses)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            json.loads(text)
+        else:
+            YAML(typ="safe", pure=True).load(text)
+    except (OSError, YAMLError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{type(exc).__name__}: {first[:200]}"
+    return None
+
+
 def _coco_images(annotations: Path, root: Path) -> Path:
     """The folder holding a COCO file's images: ``images/`` beside it or under the root, else where the first one is."""
     first = json.loads(annotations.read_text(encoding="utf-8"))["images"]
-    name = first[0]["file_name"] if first else None
+    name = first[0].get("file_name") if isinstance(first, list) and first and isinstance(first[0], dict) else None
+    if not isinstance(name, str) or not name or "\x00" in name:
+        name = None  # a malformed record: the COCO loader names the record and field once the folder is chosen
     for folder in (annotations.parent / "images", root / "images", annotations.parent, root,
                    annotations.parent.parent / "images"):
         if folder.is_dir() and (name is None or (folder / name).is_file()):
@@ -122,12 +138,21 @@ def detect_dataset(path: Path, *, task: str | None = None) -> DetectedData:
         if file.suffix in (".yaml", ".yml") and _is_yolo(file):
             return _read("yolo", task or "detection", {"data": str(file)})
     if path.is_file():
+        why = _unreadable(path)
+        if why is not None:
+            raise StarterError(f"{path}: cannot be parsed ({why}); fix the file, or give the dataset's folder instead")
         raise StarterError(f"{path}: neither a COCO instances JSON (images, annotations, categories) nor an Ultralytics "
                            "data.yaml (names); give the dataset's folder instead")
     for xml_dir in (path / "Annotations", path / "annotations", path):
         if xml_dir.is_dir() and any(xml_dir.glob("*.xml")):
             images = next((d for d in (path / "JPEGImages", path / "images", path) if _images_in(d)), path)
             return _read("voc", task or "detection", {"images": str(images), "annotations": str(xml_dir)})
+    # a broken annotation file must not turn a labelled dataset into class folders or unlabelled images
+    for file in candidates:
+        why = _unreadable(file)
+        if why is not None:
+            raise StarterError(f"{file}: cannot be parsed ({why}); fix it if it is the dataset's annotations "
+                               "(COCO JSON or data.yaml), or move it out of the dataset's folder")
     subfolders = [d for d in sorted(path.iterdir()) if d.is_dir() and _images_in(d)]
     if subfolders and not _images_in(path):
         if task == "detection":
@@ -388,6 +413,8 @@ def with_warnings(text: str, spec: Spec, data: DetectedData) -> tuple[str, list[
 def write_starter(data_path: Path, models: list[Path], out: Path, *, force: bool = False, task: str | None = None) -> str:
     """Detect, write ``out`` and validate it as ``fieldready validate`` would; the text written."""
     out = Path(out)
+    if out.is_dir():
+        raise StarterError(f"{out} is a folder; -o is the spec file to write, e.g. {out / 'spec.yaml'}")
     if out.exists() and not force:
         raise StarterError(f"{out} exists; choose another -o or pass --force to replace it")
     data = detect_dataset(data_path, task=task)

@@ -151,3 +151,18 @@ def test_exported_errors_name_the_file_and_the_fix(programs: dict, tmp_path: Pat
     loaded = load_exported(programs["dynamic"][1], device=cpu)
     with pytest.raises(ModelError, match=r"takes float32 input, fieldready prepared uint8; declare input: \{dtype: float32\}"):
         loaded(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_a_broken_pt2_prints_one_line_not_torch_s_logged_traceback(tmp_path: Path) -> None:
+    """torch.export.load logs a failed load's traceback as a warning; the user sees only the cause, in one line."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "broken.pt2"
+    bad.write_bytes(b"not a zip at all")
+    code = ("import torch; from fieldready.execution.models.kinds.exported import load_exported\n"
+            f"load_exported({str(bad)!r}, device=torch.device('cpu'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "ModelError" in proc.stderr and "broken.pt2: not a loadable torch.export program" in proc.stderr
+    assert "PytorchStreamReader" in proc.stderr  # the logged cause, not "check the warnings above"
+    assert "warnings above" not in proc.stderr and proc.stderr.count("Traceback") == 1  # only the uncaught ModelError's

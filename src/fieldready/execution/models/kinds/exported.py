@@ -7,6 +7,7 @@ graph; a fixed-batch program is fed in chunks of its batch size, the last one pa
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,18 @@ class ExportedModel:
         return run_in_batches(self.module, x, max_batch=self.max_batch, min_batch=self.min_batch)
 
 
+class _Logged(logging.Handler):
+    """Keeps the exceptions a logger reports (torch.export.load's deserialisation failures), printing nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+
+
 def _batch_bounds(program: Any, example: Any) -> tuple[int, int | None]:
     """The batch sizes the program accepts: (n, n) when exported with a fixed batch, else its dim's range."""
     dim = example.shape[0]
@@ -72,12 +85,20 @@ def load_exported(path: Path, *, device: "torch.device") -> ExportedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: exported program not found; check path: in the model entry")
+    # torch.export.load logs a failed load's traceback as a warning and raises "check the warnings above":
+    # the logged exception is kept instead (the cause) and said in the one-line error below
+    logger, logged = logging.getLogger("torch.export"), _Logged()
+    propagate, handlers = logger.propagate, logger.handlers
+    logger.propagate, logger.handlers = False, [logged]
     try:
         program = torch.export.load(str(path))
     except Exception as exc:  # a zip that is not a program, a newer serialisation, a truncated file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        exc = logged.errors[0] if logged.errors else exc
+        first = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else ""
         raise ModelError(f"{path}: not a loadable torch.export program ({type(exc).__name__}: {first[:300]}); "
                          "save it with torch.export.save(torch.export.export(model, (example,)), path)") from None
+    finally:
+        logger.propagate, logger.handlers = propagate, handlers
     user_inputs = list(program.graph_signature.user_inputs)
     examples = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
     tensors = [examples.get(name) for name in user_inputs]
