@@ -1,7 +1,9 @@
-"""The Ray executor on a local 2-CPU cluster: the local executor's numbers, a dead actor retried, a killed driver resumed."""
+"""The Ray executor on a local 2-CPU cluster: the local executor's numbers, a dead actor retried, a killed driver
+resumed, the spec's code and model files shipped to the workers, batch sizes chosen per actor."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,13 +17,16 @@ import pytest
 import ray
 from click.testing import CliRunner
 
+from fieldready import __version__, corruptions
 from fieldready.cli import cli
 from fieldready.errors import PlanError
-from fieldready.execution.ray_executor import BatchWorker
+from fieldready.execution.ray_executor import BatchWorker, _Feed, actor_layout, cuda_batch_size, package
 from fieldready.execution.runner import batches
+from fieldready.execution.store import ResultStore
 from fieldready.plan import compile_plan
 from fieldready.spec import load_spec
 from tests._project import make_detection_project
+from tests.test_plugins import PLUGIN
 
 FLAKY_MODEL = '''\
 import os
@@ -139,10 +144,130 @@ def test_executor_ray_without_ray_names_the_extra(tmp_path: Path, monkeypatch: p
     assert not (tmp_path / "out" / "results.sqlite").exists()  # nothing started
 
 
-def test_a_worker_that_sees_other_files_refuses_to_compute(tmp_path: Path) -> None:
+def test_a_worker_whose_shipped_files_differ_refuses_to_compute(tmp_path: Path) -> None:
     spec = make_detection_project(tmp_path / "p", n_images=2)
-    identity = compile_plan(load_spec(spec)).identity()
-    (tmp_path / "p" / "models" / "b.pt").write_bytes((tmp_path / "p" / "models" / "a.pt").read_bytes())  # the node's copy differs
-    worker = BatchWorker(str(spec), identity, ["model-a", "model-b"], "cpu", 1)
-    with pytest.raises(PlanError, match=r"models\.model-b\.hash"):
-        worker.run("any", [1], ["model-a"])
+    plan = compile_plan(load_spec(spec))
+    (tmp_path / "p" / "models" / "b.pt").write_bytes((tmp_path / "p" / "models" / "a.pt").read_bytes())  # edited after hashing
+    worker = BatchWorker(plan, package(plan), __version__, ["model-a", "model-b"], "cpu", 1)
+    try:
+        with pytest.raises(PlanError, match=r"models\.model-b\.hash"):
+            worker.run("any", [1], ["model-a"])
+    finally:
+        worker.close()
+    other = BatchWorker(plan, package(plan), "0.0.0", ["model-a"], "cpu", 1)  # another fieldready on the node
+    try:
+        with pytest.raises(PlanError, match="the driver 0.0.0"):
+            other.run("any", [1], ["model-a"])
+    finally:
+        other.close()
+
+
+SHIPPED_MODEL = '''\
+import os
+from pathlib import Path
+
+import torch
+
+
+def load(report=""):
+    if report:  # where this module was imported from, one file per process
+        Path(f"{report}.{os.getpid()}").write_text(__file__)
+    model = torch.jit.load(str(Path(__file__).parent / "models" / "a.pt"))
+    return lambda images: model(images)
+'''
+
+
+@pytest.fixture
+def lens_dirt():
+    """Unregister the plugin's corruption that this process loaded (the driver compiles the spec too)."""
+    yield
+    if "lens_dirt" in corruptions.names():
+        corruptions.unregister("lens_dirt")
+
+
+def _plugin_project(root: Path, report: Path) -> Path:
+    """The tiny project with a plugin corruption and model-b a python entry point (``shipped.py``), batches of 2."""
+    spec = make_detection_project(root, n_images=6)
+    (root / "dirt.py").write_text(PLUGIN)
+    (root / "shipped.py").write_text(SHIPPED_MODEL)
+    text = spec.read_text().replace("baseline: model-a\n", "baseline: model-a\nplugins: [dirt]\n")
+    text = text.replace("conditions:\n", "conditions:\n  - {corruption: lens_dirt, severity: {levels: [2, 5]}, frequency: 0.1}\n")
+    text = text.replace(
+        "  - {name: model-b, kind: torchscript, path: models/b.pt}",
+        f"  - {{name: model-b, kind: python, entrypoint: 'shipped:load', options: {{report: '{report}'}}}}",
+    )
+    spec.write_text(text.replace("batch_size: 5", "batch_size: 2").replace("bootstrap: 200", "bootstrap: 50"))
+    return spec
+
+
+def test_shipped_plugin_and_python_model_give_the_local_numbers(cluster: str, tmp_path: Path, lens_dirt: None) -> None:
+    project = tmp_path / "p"
+    spec = _plugin_project(project, tmp_path / "where")
+    _run(spec, tmp_path / "ray", "--executor", "ray")
+    imported = [Path(f.read_text()) for f in tmp_path.glob("where.*")]
+    assert imported and all(int(f.suffix[1:]) != os.getpid() for f in tmp_path.glob("where.*"))  # loaded in actors
+    assert all(p.name == "shipped.py" and project not in p.parents and "fieldready-ray-" in str(p) for p in imported)
+    _run(spec, tmp_path / "local", "--executor", "local")
+    assert _numbers(tmp_path / "ray") == _numbers(tmp_path / "local")
+    assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")
+    assert any(point.startswith("lens_dirt") for _, point, _ in _stored(tmp_path / "ray"))
+
+
+def test_workers_use_the_shipped_copy_when_the_originals_are_gone(cluster: str, tmp_path: Path, lens_dirt: None) -> None:
+    project = tmp_path / "p"
+    spec = _plugin_project(project, tmp_path / "where")
+    _run(spec, tmp_path / "local", "--executor", "local")
+    plan = compile_plan(load_spec(spec))
+    bundle = package(plan)
+    assert {Path(name).name for name in bundle} == {"dirt.py", "shipped.py", "a.pt"}
+    for name in ("dirt.py", "shipped.py", "models"):  # nothing of the code or the models is left on disk
+        (project / name).rename(tmp_path / f"gone-{name}")
+    actor = ray.remote(BatchWorker).remote(ray.put(plan), bundle, __version__, ["model-a", "model-b"], "cpu", 1)
+    try:
+        ids = [r.image_id for r in plan.dataset.records[:2]]
+        _, rows, _, _ = ray.get(actor.run.remote("k", ids, ["model-a", "model-b"]))
+        sources = ray.get(actor.sources.remote())
+    finally:
+        ray.kill(actor)
+    assert sorted(Path(s).name for s in sources) == ["dirt.py", "shipped.py"]
+    assert all(project not in Path(s).parents for s in sources)
+    with ResultStore(tmp_path / "local") as store:
+        for row in rows:
+            assert row.data.tobytes() == store.predictions(row.model, row.point, [row.image_id])[row.image_id].tobytes()
+    assert {row.point for row in rows} == {p.key for p in plan.points}
+
+
+def test_cuda_batch_size_follows_free_memory_and_image_size() -> None:
+    small, large, gib = 224 * 224, 1920 * 1080, 2**30
+    sizes = [cuda_batch_size(large, m * gib) for m in (1, 2, 4, 8, 16, 32)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # more memory, larger batches
+    assert cuda_batch_size(small, 8 * gib) > cuda_batch_size(large, 8 * gib)
+    assert cuda_batch_size(small, 80 * gib) == 256  # capped
+    assert cuda_batch_size(large, 1) == 1  # never zero
+    # the chosen batch's images, times the copies allowed for, fit in half the free memory
+    assert cuda_batch_size(large, 8 * gib) * large * 3 * 4 * 32 <= 4 * gib
+
+
+def test_actor_layout_places_one_actor_per_gpu_else_fills_the_cpus() -> None:
+    gpus = {"CPU": 16.0, "GPU": 4.0}
+    assert actor_layout(gpus, allow_cuda=True, threads=1, batches=100) == (4, {"num_gpus": 1, "num_cpus": 1})
+    assert actor_layout(gpus, allow_cuda=True, threads=1, batches=2)[0] == 2  # never more actors than batches
+    assert actor_layout(gpus, allow_cuda=False, threads=2, batches=100) == (8, {"num_cpus": 2})
+    assert actor_layout({"CPU": 2.0}, allow_cuda=True, threads=4, batches=100) == (1, {"num_cpus": 2})
+
+
+def test_feed_cuts_each_actor_its_own_size_and_every_image_once(tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    plan = compile_plan(load_spec(spec))
+    base = plan.dataset.records[0]
+    records = [dataclasses.replace(base, image_id=i, width=64 if i % 3 else 32, height=64) for i in range(1, 15)]
+    same = _Feed(batches(records, 4))
+    assert [b.key for b in iter(lambda: same.take(4), None)] == [b.key for b in batches(records, 4)]
+    mixed, cut = _Feed(batches(records, 4)), []
+    for size in (3, 5, 1, 8, 2, 8):
+        batch = mixed.take(size)
+        if batch is not None:
+            assert len(batch.records) <= size and len({(r.width, r.height) for r in batch.records}) == 1
+            cut.append(batch)
+    assert mixed.take(8) is None
+    assert sorted(r.image_id for b in cut for r in b.records) == list(range(1, 15))

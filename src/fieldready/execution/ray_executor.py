@@ -1,39 +1,58 @@
 """execute(plan) on a Ray cluster: actors corrupt and predict, the driver alone writes the store.
 
-Each actor compiles the same spec file on its node (so plugins and python model entry points are
-imported there, from the paths the spec names) and refuses to work unless its plan hash and the
-identity of every model and plugin equal the driver's: a node that sees other files computes
-nothing. It loads the models once and then runs whole batches (``runner.run_batch``: decode,
-corrupt on its device, predict) and returns host rows; the driver commits each returned batch in one
-transaction, exactly as the local executor does, so a killed driver resumes with ``fieldready run``
-(either executor) and an actor that dies is restarted by Ray and its batch retried. An actor per GPU
-when the cluster has GPUs and the run may use CUDA, CPU actors otherwise.
+The driver ships each actor the compiled plan and the spec's code and model files through Ray's
+object store (``package``): every plugin's and ``python`` entry point's source, every model file
+and every file a model's ``options`` name, when the spec gives them by a relative path. The actor
+writes them into a private folder of its node that mirrors the driver's layout (``unpack``), hashes
+them again exactly as ``compile_plan`` did, and refuses to work unless every model's and plugin's
+identity equals the driver's (and its fieldready version too). It loads them from that folder with
+``fieldready.usercode`` (never by putting a folder on ``sys.path``, which is why Ray's
+``working_dir`` and ``py_modules``, which do, are not used), loads the models once and then runs
+whole batches (``runner.run_batch``: decode, corrupt on its device, predict) and returns host rows.
+The driver commits each returned batch in one transaction, exactly as the local executor does, so a
+killed driver resumes with ``fieldready run`` (either executor) and an actor that dies is restarted
+by Ray and its batch retried.
 
-Workers must see the spec's files (dataset, models, plugins) at the same paths: a shared filesystem,
-or the same checkout on every node; Ray's ``runtime_env`` carries the spec directory's Python path.
+An actor per GPU when the cluster has GPUs and ``run.device`` allows CUDA, CPU actors otherwise.
+With ``run.batch_size: auto`` each actor chooses its batch size (a CUDA actor from its free device
+memory, ``cuda_batch_size``; a CPU actor as the plan does) and the driver cuts each actor's batches
+to that size; predictions are stored by (model, point, image), so sizes never change what is stored.
+
+Images are not shipped: workers read them at the paths the driver's dataset index holds (a shared
+filesystem or the same copy on every node), as they do files the spec names by an absolute path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
+import tempfile
 import time
+from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 import cv2
 import torch
 
+from fieldready import __version__
 from fieldready.errors import FieldreadyError, ModelError, PlanError
-from fieldready.execution.device import Threads, choose_threads
+from fieldready.execution.device import Threads
 from fieldready.execution.models.adapter import load_model
-from fieldready.execution.runner import Batch, RunStats, _Targets, pending, progress_bar, run_batch
+from fieldready.execution.models.kinds import get_kind
+from fieldready.execution.runner import Batch, RunStats, _Targets, batches, pending, progress_bar, run_batch
 from fieldready.execution.store import ResultStore
-from fieldready.plan import TestPlan, compile_plan
-from fieldready.spec.loader import load_spec
+from fieldready.plan import TestPlan
+from fieldready.plan.plan import _model_entry, _option_files, _plugin_entry
+from fieldready.usercode import UserCodeError, load_plugin, source_files
 
-__all__ = ["execute_ray", "require_ray"]
+__all__ = ["execute_ray", "require_ray", "package", "unpack", "cuda_batch_size", "actor_layout"]
 
 _IN_FLIGHT = 2  # batches queued per actor: the next one starts while the driver commits the last
 _RETRIES = 3  # restarts of a dead actor, and retries of its batch
+_COPIES = 32  # float32 copies of an image a CUDA batch may hold at once (decoded, corrupted, activations)
+_MAX_BATCH = 256
 
 
 def require_ray() -> Any:
@@ -47,41 +66,128 @@ def require_ray() -> Any:
     return ray
 
 
-class BatchWorker:
-    """A Ray actor's state: the plan compiled on its node, its models loaded once, its device."""
+def cuda_batch_size(largest_pixels: int, free_memory: int) -> int:
+    """``batch_size: auto`` on a CUDA device: half its free memory over ``_COPIES`` float32 copies of the largest image.
 
-    def __init__(self, spec_path: str, identity: dict, models: list[str], device: str, threads: int) -> None:
+    Pure, so it is tested without a GPU: ``free_memory`` in bytes (``torch.cuda.mem_get_info``), 1..256.
+
+    >>> cuda_batch_size(224 * 224, 16 * 2**30), cuda_batch_size(1920 * 1080, 16 * 2**30)
+    (256, 10)
+    """
+    per_image = 3 * 4 * max(int(largest_pixels), 1) * _COPIES
+    return int(max(1, min(_MAX_BATCH, (int(free_memory) // 2) // per_image)))
+
+
+def _shipped(plan: TestPlan) -> list[Path]:
+    """The files the spec names by a relative path that workers need: code, model files, option files."""
+    loaded, files = plan.loaded, []
+    for entry in loaded.spec.plugins:
+        files += source_files(loaded.root, entry)
+    for model in plan.models:
+        spec = model.spec
+        if get_kind(spec.kind).entrypoint and spec.entrypoint:
+            files += source_files(loaded.root, str(spec.entrypoint).partition(":")[0])
+        if spec.path is not None and not Path(spec.path).expanduser().is_absolute():
+            files.append(loaded.resolve(spec.path))
+        files += [path for _, path in _option_files(loaded, spec.options)]
+    return sorted({Path(os.path.abspath(f)) for f in files if Path(f).is_file()})
+
+
+def package(plan: TestPlan) -> dict[str, bytes]:
+    """The files workers need (``_shipped``), by absolute path on the driver, with their bytes."""
+    out = {}
+    for path in _shipped(plan):
+        try:
+            out[path.as_posix()] = path.read_bytes()
+        except OSError as exc:
+            raise PlanError(f"{path}: cannot read it to ship it to the Ray workers ({exc.strerror or exc}); check the file") from None
+    return out
+
+
+def unpack(bundle: dict[str, bytes], folder: Path, root: Path) -> Path:
+    """Write ``bundle`` under ``folder`` mirroring the driver's paths; the mirror of the driver's spec folder ``root``."""
+    for name, data in bundle.items():
+        target = _mirror(folder, Path(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    mirrored = _mirror(folder, Path(os.path.abspath(root)))
+    mirrored.mkdir(parents=True, exist_ok=True)
+    return mirrored
+
+
+def _mirror(folder: Path, path: Path) -> Path:
+    return folder / path.relative_to(path.anchor)
+
+
+class BatchWorker:
+    """A Ray actor's state: the shipped plan and files in its own folder, its models loaded once, its device."""
+
+    def __init__(self, plan: TestPlan, bundle: dict[str, bytes], version: str, models: list[str], device: str,
+                 threads: int) -> None:
         # A fieldready error here is kept and raised by ``run``: an actor whose constructor raises
         # would be restarted in vain, and Ray reports it as a death, not as the error it was.
         self.error: FieldreadyError | None = None
+        self.folder = Path(tempfile.mkdtemp(prefix="fieldready-ray-"))
+        self.size = plan.batch_size
         try:
-            self._load(spec_path, identity, models, device, threads)
+            self._load(plan, bundle, version, models, device, threads)
         except FieldreadyError as exc:
             self.error = exc
 
-    def _load(self, spec_path: str, identity: dict, models: list[str], device: str, threads: int) -> None:
+    def _load(self, plan: TestPlan, bundle: dict[str, bytes], version: str, models: list[str], device: str,
+              threads: int) -> None:
         torch.set_num_threads(threads)
         cv2.setNumThreads(1)
-        plan = compile_plan(load_spec(spec_path))
-        if plan.identity() != identity:
-            differs = _differences(identity, plan.identity())
+        node = os.uname().nodename
+        if version != __version__:
+            raise PlanError(f"a Ray worker on {node} has fieldready {__version__}, the driver {version}; "
+                            "install the same version on every node")
+        root = unpack(bundle, self.folder, plan.loaded.root)
+        loaded = dataclasses.replace(plan.loaded, path=root / plan.loaded.path.name)
+        mine = _identity(plan, loaded, self.folder)
+        wanted = _driver_identity(plan)
+        if mine != wanted:
             raise PlanError(
-                f"a Ray worker on {os.uname().nodename} compiles {spec_path} differently from the driver "
-                f"({', '.join(differs)} differ); give every node the same files (a shared filesystem or the same checkout)"
+                f"a Ray worker on {node} hashes the shipped files of {plan.loaded.path.name} differently from the driver "
+                f"({', '.join(_differences(wanted, mine))} differ); a file changed while the run started, or a file given "
+                "by an absolute path differs on that node — give every node the same files"
             )
-        self.plan = plan
+        for entry in loaded.spec.plugins:
+            try:
+                load_plugin(root, entry)
+            except UserCodeError as exc:
+                raise PlanError(f"a Ray worker on {node} cannot import plugin {entry!r}: {exc.message}") from None
+        self.plan = dataclasses.replace(plan, loaded=loaded)
         self.device = torch.device(device)
         self.adapters = [
-            load_model(m.spec, plan.loaded.root, self.device, plan.spec.task, dataset=plan.dataset)
+            load_model(m.spec, root, self.device, plan.spec.task, dataset=plan.dataset)
             for m in plan.models
             if m.name in models
         ]
         self.targets = _Targets.of(plan, self.device)
         self.records = {r.image_id: r for r in plan.dataset.records}
+        if plan.spec.run.batch_size == "auto" and self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            self.size = cuda_batch_size(max(r.width * r.height for r in plan.dataset.records), free)
 
     def where(self) -> str:
         """Node and process of this actor (for messages and tests)."""
         return f"{os.uname().nodename}:{os.getpid()}"
+
+    def batch_size(self) -> int:
+        """The batch size this actor wants (``run.batch_size``, or chosen for its device when ``auto``)."""
+        return self.size
+
+    def sources(self) -> list[str]:
+        """The files its plugins and python models were imported from (they lie in its own folder)."""
+        import sys
+
+        return sorted(str(getattr(m, "__file__", "")) for name, m in list(sys.modules.items())
+                      if name.startswith("_fieldready_user_") and str(getattr(m, "__file__", "")).startswith(str(self.folder)))
+
+    def close(self) -> None:
+        """Delete the folder the shipped files were written to."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def run(self, key: str, image_ids: list[int], models: list[str]) -> tuple[str, list, list, float]:
         """One batch: its key, prediction rows, moved-target rows and seconds spent."""
@@ -92,6 +198,33 @@ class BatchWorker:
         adapters = [a for a in self.adapters if a.name in models]
         predictions, targets = run_batch(self.plan, batch, adapters, self.targets, self.device)
         return key, predictions, targets, time.perf_counter() - t0
+
+
+def _identity(plan: TestPlan, loaded: Any, folder: Path) -> dict:
+    """Each model's and plugin's hash and hashed files, hashed again from the files under ``loaded.root``.
+
+    A file outside the spec folder is named by its absolute path: the mirror's prefix is taken off so
+    that it reads as on the driver, and then that model's hash (which covers the names) is the
+    driver's exactly when every file's digest is.
+    """
+    prefix = str(folder)
+    models = {}
+    for m in plan.models:
+        entry = _model_entry(loaded, m.spec)
+        parts = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in entry.parts.items()}
+        renamed = parts != entry.parts
+        models[m.name] = {"hash": m.file_hash if renamed and parts == m.parts else entry.file_hash, "parts": parts}
+    plugins = {}
+    for module in loaded.spec.plugins:
+        entry = _plugin_entry(loaded, module)
+        plugins[module] = {"hash": entry.hash, "parts": dict(entry.parts)}
+    return {"models": models, "plugins": plugins}
+
+
+def _driver_identity(plan: TestPlan) -> dict:
+    """The same fields as ``_identity`` from the driver's plan."""
+    return {"models": {m.name: {"hash": m.file_hash, "parts": dict(m.parts)} for m in plan.models},
+            "plugins": {p.module: {"hash": p.hash, "parts": dict(p.parts)} for p in plan.plugins}}
 
 
 def _differences(driver: dict, worker: dict, prefix: str = "") -> list[str]:
@@ -123,15 +256,36 @@ def _connect(ray: Any, address: str | None) -> bool:
     return True
 
 
-def _actors(ray: Any, device: torch.device, threads: int, batches: int) -> tuple[int, dict]:
-    """How many actors and the resources of each: one per GPU, else as many CPU actors as cores allow."""
-    resources = ray.cluster_resources()
+def actor_layout(resources: dict, *, allow_cuda: bool, threads: int, batches: int) -> tuple[int, dict]:
+    """How many actors and the resources of each: one per GPU (``num_gpus``), else as many CPU actors as cores allow.
+
+    ``resources`` is ``ray.cluster_resources()``; ``allow_cuda`` whether ``run.device`` permits CUDA.
+    """
     gpus = int(resources.get("GPU", 0))
-    if gpus and device.type == "cuda":
-        return min(gpus, batches), {"num_gpus": 1, "num_cpus": 1}
+    if gpus and allow_cuda:
+        return max(1, min(gpus, batches)), {"num_gpus": 1, "num_cpus": 1}
     cpus = max(1, int(resources.get("CPU", 1)))
     per_actor = max(1, min(threads, cpus))
     return max(1, min(cpus // per_actor, batches)), {"num_cpus": per_actor}
+
+
+class _Feed:
+    """The pending images, grouped by size in id order, cut into batches of whatever size the asking actor wants.
+
+    With one size for every actor the batches are exactly ``runner.batches(records, size)``.
+    """
+
+    def __init__(self, pending_batches: list[Batch]) -> None:
+        records = [r for b in pending_batches for r in b.records]
+        self.groups = [list(g) for _, g in groupby(records, key=lambda r: (r.height, r.width))]
+
+    def take(self, size: int) -> Batch | None:
+        while self.groups and not self.groups[0]:
+            self.groups.pop(0)
+        if not self.groups:
+            return None
+        chunk, self.groups[0] = self.groups[0][:size], self.groups[0][size:]
+        return batches(chunk, len(chunk))[0]
 
 
 def execute_ray(
@@ -152,34 +306,35 @@ def execute_ray(
     work = pending(plan, store)
     if not work.batches:
         return RunStats(0, work.resumed, 0.0, str(device))
+    bundle = package(plan)  # read before Ray starts: a missing file stops the run with nothing started
     started = _connect(ray, address)
     chosen = Threads(threads, 1, "run.threads") if threads else Threads(1, 1, "ray")
     models = [m.name for m in plan.models if work.missing[m.name]]
-    count, resources = _actors(ray, device, chosen.torch, len(work.batches))
+    setting = str(plan.spec.run.device)
+    allow_cuda = device.type == "cuda" or setting == "auto" or setting.startswith("cuda")
+    count, resources = actor_layout(ray.cluster_resources(), allow_cuda=allow_cuda, threads=chosen.torch,
+                                    batches=len(work.batches))
     gpu = resources.get("num_gpus", 0) > 0
-    path = os.pathsep.join(filter(None, [str(plan.loaded.root), os.environ.get("PYTHONPATH")]))
-    remote = ray.remote(BatchWorker).options(
-        max_restarts=_RETRIES, max_task_retries=_RETRIES, runtime_env={"env_vars": {"PYTHONPATH": path}}, **resources
-    )
+    remote = ray.remote(BatchWorker).options(max_restarts=_RETRIES, max_task_retries=_RETRIES, **resources)
+    shared_plan, shared_bundle = ray.put(plan), ray.put(bundle)  # once in the object store, not once per actor
     actors = [
-        remote.remote(str(plan.loaded.path), plan.identity(), models, "cuda" if gpu else "cpu", chosen.torch)
+        remote.remote(shared_plan, shared_bundle, __version__, models, "cuda" if gpu else "cpu", chosen.torch)
         for _ in range(count)
     ]
     bar = progress_bar(plan, work, len(models), progress=progress)
-    by_key = {b.key: b for b in work.batches}
-    queue = list(work.batches)
-    in_flight: dict[Any, Any] = {}
+    feed = _Feed(work.batches)
+    in_flight: dict[Any, tuple[Any, Batch]] = {}
+    computed = 0
     start = time.perf_counter()
     try:
+        sizes = {actor: size for actor, size in zip(actors, _results(ray, [a.batch_size.remote() for a in actors]))}
         for actor in actors:
             for _ in range(_IN_FLIGHT):
-                _submit(actor, queue, in_flight, work.missing)
+                _submit(actor, sizes[actor], feed, in_flight, work.missing)
         while in_flight:
             done, _ = ray.wait(list(in_flight), num_returns=1)
-            ref = done[0]
-            actor = in_flight.pop(ref)
-            key, predictions, targets, seconds = _result(ray, ref)
-            batch = by_key[key]
+            actor, batch = in_flight.pop(done[0])
+            key, predictions, targets, seconds = _result(ray, done[0])
             store.commit_batch(
                 key,
                 images=len(batch.records),
@@ -187,24 +342,33 @@ def execute_ray(
                 predictions=[p for p in predictions if p.image_id in work.missing[p.model]],
                 targets=targets,
             )
+            computed += 1
             bar.update(len(batch.records) * max(len(plan.points), 1))  # the bar counts images × points
-            _submit(actor, queue, in_flight, work.missing)
+            _submit(actor, sizes[actor], feed, in_flight, work.missing)
     finally:
         bar.close()
+        try:
+            ray.get([a.close.remote() for a in actors], timeout=10)
+        except Exception:  # noqa: BLE001 — a dead actor's folder is left in its node's temp dir
+            pass
         for actor in actors:
             ray.kill(actor)
         if started:
             ray.shutdown()
-    return RunStats(len(work.batches), work.resumed, time.perf_counter() - start, "ray:" + ("cuda" if gpu else "cpu"))
+    return RunStats(computed, work.resumed, time.perf_counter() - start, "ray:" + ("cuda" if gpu else "cpu"))
 
 
-def _submit(actor: Any, queue: list, in_flight: dict, missing: dict[str, set[int]]) -> None:
-    if not queue:
+def _submit(actor: Any, size: int, feed: _Feed, in_flight: dict, missing: dict[str, set[int]]) -> None:
+    batch = feed.take(size)
+    if batch is None:
         return
-    batch = queue.pop(0)
     ids = [r.image_id for r in batch.records]
     models = [name for name, todo in missing.items() if todo & set(ids)]
-    in_flight[actor.run.remote(batch.key, ids, models)] = actor
+    in_flight[actor.run.remote(batch.key, ids, models)] = (actor, batch)
+
+
+def _results(ray: Any, refs: list) -> list:
+    return [_result(ray, ref) for ref in refs]
 
 
 def _result(ray: Any, ref: Any) -> tuple:
