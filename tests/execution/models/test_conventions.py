@@ -285,6 +285,15 @@ def test_classification_logits_and_probabilities(device: str) -> None:
         cv.decode_classification(logits * 5, 4, kind="probabilities")
 
 
+def test_probabilities_declared_on_scores_that_are_not_a_softmax_are_refused(device: str) -> None:
+    """Scores in [0, 1] that do not sum to 1 (a classifier's sigmoid or mean logits) contradict format: probabilities."""
+    sigmoids = torch.tensor([[0.9, 0.8, 0.1], [0.2, 0.3, 0.4]], device=device)
+    with pytest.raises(ModelError, match=r"model 'm'.*rows that sum to 1\.8, not 1.*declare format: logits"):
+        cv.decode_classification(sigmoids, 2, kind="probabilities", where="model 'm'")
+    half = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], device=device, dtype=torch.float16)
+    assert cv.decode_classification(half, 2, kind="probabilities").argmax(1).tolist() == [0, 2]
+
+
 # ---------------------------------------------------------------------------------------------- labels
 
 

@@ -396,6 +396,11 @@ def decode_classification(out: object, n: int, *, kind: str = "logits", where: s
         if bool((t < 0).any()) or bool((t > 1 + 1e-3).any()):
             raise _fail(where, f"values outside [0, 1] (min {float(t.min()):.3g}, max {float(t.max()):.3g})",
                         "probabilities (or declare format: logits)")
+        sums = t.sum(1)
+        if bool(((sums - 1).abs() > 1e-2).any()):  # scores in [0, 1] that are not a softmax: logits or sigmoids
+            worst = sums[(sums - 1).abs().argmax()]
+            raise _fail(where, f"rows that sum to {float(worst):.3g}, not 1",
+                        "probabilities after a softmax, each row summing to 1 (or declare format: logits)")
         return t.clamp(min=torch.finfo(t.dtype).tiny).log()
     return t
 
