@@ -48,6 +48,15 @@ def test_detectable_keeps_only_shifts_that_leave_the_reference_range() -> None:
     assert 1.0 in kept and -1.0 in kept
 
 
+def test_detectable_keeps_also_the_shifts_asked_for() -> None:
+    reference = np.linspace(-3, 3, 201)[:, None]  # a wide reference: ±2.7 is its 5th–95th range
+    strong = np.abs(_grid().severities) >= 1.5
+    plain = _grid().detectable(reference).severities
+    kept = _grid().detectable(reference, keep_also=strong).severities
+    assert -1.5 not in plain and -1.5 in kept and 1.0 not in kept
+    assert set(plain.tolist()) <= set(kept.tolist())
+
+
 def test_quadrature_shifts_add_sigma_in_quadrature() -> None:
     model = ShiftModel(np.array([[2.0]]), np.array([2.0]), np.array([1]), quadrature=True)
     pushed = model.push(np.log(np.array([[1.5]])), 0)

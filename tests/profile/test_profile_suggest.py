@@ -172,3 +172,25 @@ def test_json_is_strict_and_html_self_contained(measured, profiles) -> None:
     assert html.count("<svg") == len(profiles)
     assert not any(tag in html for tag in ("<script", "<link", "src=", "@import"))  # nothing fetched
     assert "declared 5 % gaussian_blur" in html
+
+
+def _scene(i: int, rng: np.random.Generator, *, factor: float = 1.0) -> Measurement:
+    """A frame of very different scenes: contrast spread over a factor of about 20 (as photographs of anything)."""
+    return Measurement(
+        name=f"s{i}", kind="lossless", width=128, height=128, scale=1.0, blur=1.0, noise=0.004, jpeg_quality=None,
+        luminance=0.2, contrast=float(np.exp(rng.normal(np.log(0.3), 0.9))) * factor, chroma_r=0.0, chroma_b=0.0, haze=0.1,
+    )
+
+
+def test_a_contrast_loss_hidden_in_the_scenes_spread_is_counted_by_the_mixture() -> None:
+    # 0.3–0.5× contrast moves most frames only within the reference's 5th–95th range: a count of
+    # frames beyond would find about a fifth of them; the mixture's weight finds them all.
+    rng = np.random.default_rng(3)
+    reference = [_scene(i, rng) for i in range(300)]
+    clean = [_scene(i, rng) for i in range(300)]
+    hit = [_scene(i, rng, factor=float(rng.uniform(0.3, 0.5))) for i in range(90)]
+    side = next(sp for sp in profile_quantities(clean[:210] + hit, reference)["contrast"].sides if sp.side.name == "low_contrast")
+    assert side.frequency == pytest.approx(0.3, abs=0.06)
+    assert 0.25 <= side.severity[1] <= 0.6
+    none = next(sp for sp in profile_quantities(clean, reference)["contrast"].sides if sp.side.name == "low_contrast")
+    assert none.frequency == 0.0

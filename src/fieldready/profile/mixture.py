@@ -101,18 +101,22 @@ class ShiftModel:
     sides: np.ndarray  # [J] ints
     quadrature: bool = False
 
-    def detectable(self, reference: np.ndarray) -> "ShiftModel":
+    def detectable(self, reference: np.ndarray, *, keep_also: np.ndarray | None = None) -> "ShiftModel":
         """The grid points that move the reference's median out of its own 5th–95th percentile range.
 
         A smaller shift is indistinguishable from scene content: a mixture would use it to absorb the
         sampling differences between two finite sets (a few % of "conditions" in clean frames). In 2-D
         the range is taken along the shift's direction (the reference projected onto it).
+        ``keep_also`` (bool per grid point) keeps severities strong enough to matter even when the
+        reference's range is wider than them (very different scenes).
         """
         ref = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
         median = np.median(ref, axis=0)
-        keep = np.zeros(len(self.severities), dtype=bool)
+        keep = np.zeros(len(self.severities), dtype=bool) if keep_also is None else np.asarray(keep_also, dtype=bool).copy()
         for j in range(len(self.severities)):
             moved = self.push(median[None, :], j)[0]
+            if keep[j]:
+                continue
             if ref.shape[1] == 1:
                 lo, hi = np.percentile(ref[:, 0], [100 - DETECTABLE, DETECTABLE])
                 keep[j] = moved[0] > hi if self.sides[j] > 0 else moved[0] < lo

@@ -56,6 +56,15 @@ UPPER, LOWER = 95.0, 5.0  # the reference's normal range, in percentiles
 _MIN_FREQUENCY = 0.01  # a measured condition below this share is not suggested
 _JPEG_TOLERANCE = 5.0  # quality steps below the reference's 5th percentile before a frame counts as compressed
 _MIN_POWER = 0.75  # (π − q) is never taken below this: the count beyond is raised by at most a third
+# Severities strong enough to be a condition whatever the scenes (catalogue-mild and beyond): kept on
+# the grid even when the reference's range is wider than them. How bright and how contrasted a scene is
+# varies over very different scenes as much as these conditions do: a 0.4× contrast then lands beyond
+# the reference's range on about 15 % of its frames, which no count of frames beyond can see; the
+# mixture, which uses where every frame lies, can (its weight on the side is then the frequency).
+_STRONG = {
+    "exposure": lambda s: np.abs(s) >= 1.5,  # EV
+    "contrast": lambda s: (s <= 0.6) | (s >= 1.6),  # factor
+}
 
 
 @dataclass(frozen=True)
@@ -328,7 +337,9 @@ def _mixture_sides(
     fitted (the reference pushed through them). With no significant mixture side, the frequency is 0.
     Counting frames keeps the frequency as robust as a tail share; the mixture, whose weights
     alone would also absorb the sampling differences between two finite sets, only supplies π
-    and the severity distribution.
+    and the severity distribution — except when the fit rests on severities kept only for their
+    strength (``_STRONG``: exposure and contrast over very different scenes): there the count
+    cannot see the condition and the mixture's weight on the side is the frequency.
     """
     key = quantity.key
     x = np.array([_fit_space(key, m) for m in production], dtype=np.float64)
@@ -338,7 +349,12 @@ def _mixture_sides(
     if exclude is not None:
         usable &= ~exclude
     tails = {s.direction: _tail(s, prod, ref, key, exclude) for s in quantity.sides}
-    model = _grid(key).detectable(r) if len(r) >= 2 else None
+    strong = _STRONG.get(key)
+    grid = _grid(key)
+    model = grid.detectable(r, keep_also=strong(grid.severities) if strong else None) if len(r) >= 2 else None
+    # Grid points kept only for their strength (inside the reference's range): a fit that rests on them
+    # found a condition hidden in the scenes' spread.
+    hidden = ~np.isin(model.severities, grid.detectable(r).severities) if model is not None else np.zeros(0, bool)
     fit = None
     if model is not None and len(model.severities) and usable.any():
         fit = fit_shift_mixture(x[usable], SampleDensity.fit(r, min_bandwidth=_MIN_BANDWIDTH[key]), model)
@@ -360,7 +376,11 @@ def _mixture_sides(
             pushed = [_beyond(_raw_of_fit(key, model.push(r, j), typical), threshold, s.direction).mean() for j in support]
             power = float(np.average(pushed, weights=fit.weights[1:][support])) if len(support) else 1.0
             membership[usable] = fit.membership(model, s.direction)
-        if fit is not None and gain >= MIN_GAIN:
+        side_weight = fit.frequency(model, s.direction) if fit is not None and model is not None else 0.0
+        hidden_weight = float(fit.weights[1:][(model.sides == s.direction) & hidden].sum()) if fit is not None and model is not None else 0.0
+        if fit is not None and gain >= MIN_GAIN and hidden_weight > 0.5 * side_weight:
+            f = side_weight  # the condition stays mostly inside the reference's range, where no count sees it: its weight
+        elif fit is not None and gain >= MIN_GAIN:
             f = max(0.0, (p - q) / max(power - q, _MIN_POWER)) if p > q else 0.0
         else:
             f = 0.0  # no shifted component the data needs: an excess beyond is the sampling noise of two sets
