@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from fieldready import __version__, corruptions
 from fieldready.cli import cli
-from fieldready.errors import PlanError
+from fieldready.errors import DataError, PlanError
 from fieldready.execution.ray_executor import BatchWorker, _Feed, actor_layout, cuda_batch_size, package
 from fieldready.execution.runner import batches
 from fieldready.execution.store import ResultStore
@@ -162,6 +162,20 @@ def test_a_worker_whose_shipped_files_differ_refuses_to_compute(tmp_path: Path) 
         other.close()
 
 
+def test_an_undecodable_shipped_image_is_named_by_the_drivers_path(tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    plan = compile_plan(load_spec(spec))
+    worker = BatchWorker(plan, package(plan), __version__, ["model-a"], "cpu", 1)
+    record = plan.dataset.records[0]
+    try:
+        with pytest.raises(DataError) as caught:
+            worker.run("k", [record.image_id], ["model-a"], [b"not an image"])
+    finally:
+        worker.close()
+    assert record.path in str(caught.value) and "fieldready-ray-" not in str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1
+
+
 SHIPPED_MODEL = '''\
 import os
 from pathlib import Path
@@ -213,19 +227,21 @@ def test_shipped_plugin_and_python_model_give_the_local_numbers(cluster: str, tm
     assert any(point.startswith("lens_dirt") for _, point, _ in _stored(tmp_path / "ray"))
 
 
-def test_workers_use_the_shipped_copy_when_the_originals_are_gone(cluster: str, tmp_path: Path, lens_dirt: None) -> None:
+def test_workers_use_the_shipped_copies_when_the_originals_are_gone(cluster: str, tmp_path: Path, lens_dirt: None) -> None:
     project = tmp_path / "p"
     spec = _plugin_project(project, tmp_path / "where")
     _run(spec, tmp_path / "local", "--executor", "local")
     plan = compile_plan(load_spec(spec))
     bundle = package(plan)
     assert {Path(name).name for name in bundle} == {"dirt.py", "shipped.py", "a.pt"}
-    for name in ("dirt.py", "shipped.py", "models"):  # nothing of the code or the models is left on disk
+    records = plan.dataset.records[:2]
+    images = [Path(r.path).read_bytes() for r in records]  # what the driver sends with a batch
+    for name in ("dirt.py", "shipped.py", "models", "images"):  # nothing of the code, models or images is left
         (project / name).rename(tmp_path / f"gone-{name}")
     actor = ray.remote(BatchWorker).remote(ray.put(plan), bundle, __version__, ["model-a", "model-b"], "cpu", 1)
     try:
-        ids = [r.image_id for r in plan.dataset.records[:2]]
-        _, rows, _, _ = ray.get(actor.run.remote("k", ids, ["model-a", "model-b"]))
+        ids = [r.image_id for r in records]
+        _, rows, _, _ = ray.get(actor.run.remote("k", ids, ["model-a", "model-b"], images))
         sources = ray.get(actor.sources.remote())
     finally:
         ray.kill(actor)

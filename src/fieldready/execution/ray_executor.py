@@ -6,8 +6,8 @@ and every file a model's ``options`` name, when the spec gives them by a relativ
 writes them into a private folder of its node that mirrors the driver's layout (``unpack``), hashes
 them again exactly as ``compile_plan`` did, and refuses to work unless every model's and plugin's
 identity equals the driver's (and its fieldready version too). It loads them from that folder with
-``fieldready.usercode`` (never by putting a folder on ``sys.path``, which is why Ray's
-``working_dir`` and ``py_modules``, which do, are not used), loads the models once and then runs
+``fieldready.usercode`` (never by putting a folder on ``sys.path``: Ray's ``working_dir`` and
+``py_modules`` put theirs first on ``PYTHONPATH``, ahead of the standard library, so they are not used), loads the models once and then runs
 whole batches (``runner.run_batch``: decode, corrupt on its device, predict) and returns host rows.
 The driver commits each returned batch in one transaction, exactly as the local executor does, so a
 killed driver resumes with ``fieldready run`` (either executor) and an actor that dies is restarted
@@ -18,8 +18,9 @@ With ``run.batch_size: auto`` each actor chooses its batch size (a CUDA actor fr
 memory, ``cuda_batch_size``; a CPU actor as the plan does) and the driver cuts each actor's batches
 to that size; predictions are stored by (model, point, image), so sizes never change what is stored.
 
-Images are not shipped: workers read them at the paths the driver's dataset index holds (a shared
-filesystem or the same copy on every node), as they do files the spec names by an absolute path.
+Images travel with their batch: the driver reads each batch's files and the actor decodes its copy
+of those bytes, so workers need no copy of the dataset. Files the spec names by an absolute path
+are not shipped: every node must hold them at that path (they are hashed there like the others).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import time
 from itertools import groupby
@@ -37,7 +39,7 @@ import cv2
 import torch
 
 from fieldready import __version__
-from fieldready.errors import FieldreadyError, ModelError, PlanError
+from fieldready.errors import DataError, FieldreadyError, ModelError, PlanError
 from fieldready.execution.device import Threads
 from fieldready.execution.models.adapter import load_model
 from fieldready.execution.models.kinds import get_kind
@@ -180,8 +182,6 @@ class BatchWorker:
 
     def sources(self) -> list[str]:
         """The files its plugins and python models were imported from (they lie in its own folder)."""
-        import sys
-
         return sorted(str(getattr(m, "__file__", "")) for name, m in list(sys.modules.items())
                       if name.startswith("_fieldready_user_") and str(getattr(m, "__file__", "")).startswith(str(self.folder)))
 
@@ -189,15 +189,38 @@ class BatchWorker:
         """Delete the folder the shipped files were written to."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def run(self, key: str, image_ids: list[int], models: list[str]) -> tuple[str, list, list, float]:
-        """One batch: its key, prediction rows, moved-target rows and seconds spent."""
+    def run(self, key: str, image_ids: list[int], models: list[str],
+            images: list[bytes] | None = None) -> tuple[str, list, list, float]:
+        """One batch: its key, prediction rows, moved-target rows and seconds spent.
+
+        ``images`` are the batch's image files as the driver read them, decoded from a copy in this
+        actor's folder (the same bytes decode to the same pixels); None reads them at their paths.
+        """
         if self.error is not None:
             raise self.error
         t0 = time.perf_counter()
-        batch = Batch(key, [self.records[i] for i in image_ids])
+        records = [self.records[i] for i in image_ids]
+        copies = records if images is None else [self._copy(r, data) for r, data in zip(records, images)]
         adapters = [a for a in self.adapters if a.name in models]
-        predictions, targets = run_batch(self.plan, batch, adapters, self.targets, self.device)
+        try:
+            predictions, targets = run_batch(self.plan, Batch(key, copies), adapters, self.targets, self.device)
+        except FieldreadyError as exc:  # name the driver's files, not this actor's copies
+            text = str(exc)
+            for copy, record in zip(copies, records):
+                text = text.replace(copy.path, record.path)
+            exc.args = (text,)
+            raise
+        finally:
+            for copy, record in zip(copies, records):
+                if copy is not record:
+                    Path(copy.path).unlink(missing_ok=True)
         return key, predictions, targets, time.perf_counter() - t0
+
+    def _copy(self, record: Any, data: bytes) -> Any:
+        target = self.folder / "images" / f"{record.image_id}{Path(record.path).suffix}"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(data)
+        return dataclasses.replace(record, path=str(target))
 
 
 def _identity(plan: TestPlan, loaded: Any, folder: Path) -> dict:
@@ -364,7 +387,18 @@ def _submit(actor: Any, size: int, feed: _Feed, in_flight: dict, missing: dict[s
         return
     ids = [r.image_id for r in batch.records]
     models = [name for name, todo in missing.items() if todo & set(ids)]
-    in_flight[actor.run.remote(batch.key, ids, models)] = (actor, batch)
+    in_flight[actor.run.remote(batch.key, ids, models, _image_bytes(batch))] = (actor, batch)
+
+
+def _image_bytes(batch: Batch) -> list[bytes]:
+    """The batch's image files as they are on the driver (workers need no copy of the dataset)."""
+    out = []
+    for record in batch.records:
+        try:
+            out.append(Path(record.path).read_bytes())
+        except OSError as exc:
+            raise DataError(f"{record.path}: cannot read image ({exc.strerror or exc}); fix or remove it from the dataset") from None
+    return out
 
 
 def _results(ray: Any, refs: list) -> list:
