@@ -47,6 +47,11 @@ def test_declared_forms_validate(project: Path, form: str) -> None:
     ("{score_threshold: {square: 0.5, cat: 0.3}}", "models[0].operating_point.score_threshold.cat", "model 'model-a'"),
     ("{score_threshold: {square: 0.5}}", "models[0].operating_point.score_threshold", "no threshold for other"),
     ("{score_threshold: .nan}", "models[0].operating_point.score_threshold", ""),
+    # a score is in [0, 1]: above reports nothing, below everything, silently
+    ("{score_threshold: 1.5}", "models[0].operating_point.score_threshold", "in [0, 1]"),
+    ("{score_threshold: -0.1}", "models[0].operating_point.score_threshold", "in [0, 1]"),
+    ("{score_threshold: true}", "models[0].operating_point.score_threshold", "got True"),
+    ("{score_threshold: {square: 2, other: 0.3}}", "models[0].operating_point.score_threshold", "class 'square' must be a number in [0, 1]"),
 ])
 def test_mistakes_exit_2_naming_the_model_and_key(project: Path, form: str, where: str, what: str) -> None:
     result = CliRunner().invoke(cli, ["validate", str(_with(project, form))])

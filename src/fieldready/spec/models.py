@@ -193,6 +193,22 @@ class OperatingPoint(_Strict):
     rule: Literal["max_f1", "min_precision"] | None = None
     precision: float | None = Field(default=None, gt=0.0, le=1.0)
 
+    @field_validator("score_threshold", mode="before")
+    @classmethod
+    def _fraction(cls, value: object) -> object:
+        """A score is in [0, 1]: 1.5 would report nothing and −0.1 everything, silently; true is not 1."""
+        def bad(v: object) -> bool:
+            return isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0  # NaN fails too
+
+        if isinstance(value, dict):
+            wrong = {k: v for k, v in value.items() if bad(v)}
+            if wrong:
+                name, v = next(iter(wrong.items()))
+                raise ValueError(f"score_threshold of class {name!r} must be a number in [0, 1], got {v!r}")
+        elif value is not None and bad(value):
+            raise ValueError(f"score_threshold must be a number in [0, 1] (a detection score) or {{class: number}}, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _one_form(self) -> "OperatingPoint":
         if (self.score_threshold is None) == (self.rule is None):
