@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -251,6 +252,26 @@ def test_workers_use_the_shipped_copies_when_the_originals_are_gone(cluster: str
         for row in rows:
             assert row.data.tobytes() == store.predictions(row.model, row.point, [row.image_id])[row.image_id].tobytes()
     assert {row.point for row in rows} == {p.key for p in plan.points}
+
+
+def test_ray_resumes_a_store_filled_at_another_batch_size(cluster: str, tmp_path: Path) -> None:
+    spec = _project(tmp_path / "p", "{delay: 0.0}", n_images=7)
+    _run(spec, tmp_path / "local")  # batches of 2
+    partial = tmp_path / "partial"
+    shutil.copytree(tmp_path / "local", partial)
+    with sqlite3.connect(partial / "results.sqlite") as con:  # as if killed after the images 1..3
+        con.execute("DELETE FROM predictions WHERE image_id > 3")
+        con.execute("DELETE FROM targets WHERE image_id > 3")
+    spec.write_text(spec.read_text().replace("batch_size: 2", "batch_size: 3"))  # the actors cut batches of 3
+    result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(partial), "--quiet", "--threads", "1", "--executor", "ray"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(partial / "results.sqlite") as con:
+        sizes = {n for (n,) in con.execute("SELECT images FROM batches")}
+    assert 3 in sizes and 2 in sizes  # both sizes were committed into the one store
+    assert _stored(partial) == _stored(tmp_path / "local")
+    resumed, local = _numbers(partial), _numbers(tmp_path / "local")
+    assert resumed.pop("spec_hash") != local.pop("spec_hash")  # the spec's text changed (batch_size), nothing else
+    assert resumed == local
 
 
 def test_cuda_batch_size_follows_free_memory_and_image_size() -> None:
