@@ -84,7 +84,8 @@ def _shipped(plan: TestPlan) -> list[Path]:
     """The files the spec names by a relative path that workers need: code, model files, option files."""
     loaded, files = plan.loaded, []
     for entry in loaded.spec.plugins:
-        files += source_files(loaded.root, entry)
+        if not Path(entry).expanduser().is_absolute():  # an absolute one is loaded from that path on the node
+            files += source_files(loaded.root, entry)
     for model in plan.models:
         spec = model.spec
         if get_kind(spec.kind).entrypoint and spec.entrypoint:
