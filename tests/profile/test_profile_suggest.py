@@ -194,3 +194,28 @@ def test_a_contrast_loss_hidden_in_the_scenes_spread_is_counted_by_the_mixture()
     assert 0.25 <= side.severity[1] <= 0.6
     none = next(sp for sp in profile_quantities(clean, reference)["contrast"].sides if sp.side.name == "low_contrast")
     assert none.frequency == 0.0
+
+
+def test_frames_with_a_colour_cast_are_not_counted_as_underexposed() -> None:
+    # The catalogue's 3000 K cast also dims a frame by about 0.9 EV; that dimming is the cast's, not an exposure.
+    from fieldready.profile import estimators as est
+
+    gr, gb = est.log_gains(3000.0)
+    rng = np.random.default_rng(4)
+
+    def frame(i: int, cast: bool) -> Measurement:
+        lum = float(np.exp(rng.normal(np.log(0.2), 1.2))) * (2.0**-0.88 if cast else 1.0)
+        return Measurement(
+            name=f"c{i}", kind="lossless", width=128, height=128, scale=1.0, blur=1.0, noise=0.004, jpeg_quality=None,
+            luminance=lum, contrast=0.3, chroma_r=float(rng.normal(0, 0.05)) + (gr if cast else 0.0),
+            chroma_b=float(rng.normal(0, 0.05)) + (gb if cast else 0.0), haze=0.1,
+        )
+
+    reference = [frame(i, False) for i in range(300)]
+    production = [frame(i, i < 90) for i in range(300)]
+    profiles = profile_quantities(production, reference)
+    warm = next(sp for sp in profiles["colour"].sides if sp.side.name == "warm_cast")
+    dark = next(sp for sp in profiles["exposure"].sides if sp.side.name == "underexposed")
+    assert warm.frequency == pytest.approx(0.3, abs=0.03)
+    assert dark.frequency < 0.03
+    assert "colour cast" in profiles["exposure"].note

@@ -404,24 +404,33 @@ def profile_quantities(production: Sequence[Measurement], reference: Sequence[Me
     }
     out: dict[str, QuantityProfile] = {}
     compressed: np.ndarray | None = None
-    for q in sorted(QUANTITIES, key=lambda q: q.key != "jpeg"):  # JPEG first: it explains blur and noise away
+    cast: np.ndarray | None = None
+    # JPEG first: it explains blur and noise away; the colour cast next: the catalogue's cast also dims
+    # the frame (0.7–1.1 EV of luminance at 2500–3500 K), which it reproduces, so it is not underexposure.
+    for q in sorted(QUANTITIES, key=lambda q: {"jpeg": 0, "colour": 1}.get(q.key, 2)):
         prod = np.array([_raw(q.key, m, typical) for m in production], dtype=np.float64)
         ref = np.array([_raw(q.key, m, typical) for m in reference], dtype=np.float64)
         severity = _severity(q.key, prod, typical)
         exclude = compressed if q.key in ("blur", "noise") and compressed is not None and compressed.any() else None
+        if q.key == "exposure" and cast is not None and cast.any():
+            exclude = cast
         if q.key in ("jpeg", "haze"):
             sides = [_tail_side(s, prod, ref, severity, q.key) for s in q.sides]
         else:
             sides = _mixture_sides(q, production, reference, prod, ref, exclude, typical)
         if q.key == "jpeg":
             compressed = sides[0].flagged
+        if q.key == "colour":
+            cast = np.logical_or.reduce([sp.flagged for sp in sides])
         typical_raw = {"exposure": typical["luminance"], "jpeg": _median(ref.tolist()), "colour": 6500.0}.get(q.key, typical.get(q.key, math.nan))
         notes = []
         if q.key == "blur" and np.isnan(prod).any():
             notes.append(f"{int(np.isnan(prod).sum())} frames have too few edges to measure blur")
         if q.key == "jpeg" and np.isnan(prod).all():
             notes.append("no frame is a JPEG or lossless image file (video frames carry no quantisation tables)")
-        if exclude is not None:
+        if exclude is not None and q.key == "exposure":
+            notes.append(f"{int(exclude.sum())} frames with a colour cast count as color_temperature, not {q.key}")
+        elif exclude is not None:
             notes.append(f"{int(exclude.sum())} frames compressed below the reference count as jpeg_compression, not {q.key}")
         out[q.key] = QuantityProfile(q, prod, ref, severity, sides, typical_raw, "; ".join(notes))
     return {q.key: out[q.key] for q in QUANTITIES}
