@@ -146,3 +146,20 @@ def test_repeatability_criteria_need_the_captures_and_a_plain_threshold(tmp_path
     result = CliRunner().invoke(cli, ["validate", str(spec)])
     assert result.exit_code == 2
     assert "remove on" in result.output and "use at_least or at_most" in result.output
+
+
+def test_a_criterion_on_captures_the_folder_does_not_have_stops_the_plan(tmp_path: Path) -> None:
+    """repeatability over a folder of only videos (or video_flip_rate without a video) would be judged on nothing."""
+    spec = _classification_project(tmp_path)
+    (tmp_path / "captures" / "belt.avi").unlink()
+    result = CliRunner().invoke(cli, ["plan", str(spec)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "criteria[2]: video_flip_rate needs video files" in result.output and "captures" in result.output
+    for part in (tmp_path / "captures").iterdir():
+        for f in part.iterdir():
+            f.unlink()
+        part.rmdir()
+    write_video(tmp_path / "captures" / "belt.avi", [_grey(v, 16) for v in (0.2, 0.8, 0.2)], fps=4.0)
+    result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "criteria[1]: repeatability needs part subfolders" in result.output

@@ -348,7 +348,17 @@ def _captures(loaded: LoadedSpec) -> CaptureSet | None:
     section = loaded.spec.repeatability
     if section is None:
         return None
-    return load_captures(loaded.resolve(section.dataset.images), fps=section.dataset.fps)
+    captures = load_captures(loaded.resolve(section.dataset.images), fps=section.dataset.fps)
+    # a criterion on figures the captures cannot give would be judged on nothing (INCONCLUSIVE, no reason shown)
+    needs = {"repeatability": ("group", "part subfolders with 2 or more captures each"),
+             "agreement": ("group", "part subfolders with 2 or more captures each"),
+             "video_flip_rate": ("video", "video files")}
+    for i, criterion in enumerate(loaded.spec.criteria):
+        kind, what = needs.get(criterion.metric, (None, ""))
+        if kind is not None and not captures.of_kind(kind):
+            raise PlanError(f"criteria[{i}]: {criterion.metric} needs {what}, and {captures.root} has none; "
+                            f"add them to repeatability.dataset.images or remove the criterion")
+    return captures
 
 
 def _repeat_identity(spec, captures: CaptureSet | None) -> dict:  # noqa: ANN001 - the Spec model
