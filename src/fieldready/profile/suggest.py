@@ -13,7 +13,9 @@ Two numbers come out per condition:
 * the *frequency*: the share beyond in excess of the reference's own, ``(p − q) / (π − q)``, where
   π is the share of frames with the condition that land beyond — from the fitted severities, so a
   condition partly hidden in the scenes' spread is not under-counted (``_mixture_sides``) — and 0
-  when the mixture finds no significant shifted side. JPEG quality is read from the files, so its
+  when the mixture finds no significant shifted side. Where the fit rests on exposure or contrast
+  severities inside the reference's range (very different scenes, ``_STRONG``), the count cannot
+  see the condition and the mixture's weight on the side is the frequency. JPEG quality is read from the files, so its
   frequency is the share of frames below the reference's 5th percentile (lossless counting as 100)
   by more than 5.
   Haze has no catalogue unit to map to (fog is in ImageNet-C levels): it is reported, and suggested
