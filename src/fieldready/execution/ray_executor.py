@@ -46,7 +46,7 @@ from fieldready.execution.models.kinds import get_kind
 from fieldready.execution.runner import Batch, RunStats, _Targets, batches, pending, progress_bar, run_batch
 from fieldready.execution.store import ResultStore
 from fieldready.plan import TestPlan
-from fieldready.plan.plan import _model_entry, _option_files, _plugin_entry
+from fieldready.plan.plan import model_entry, option_files, plugin_entry
 from fieldready.usercode import UserCodeError, load_plugin, source_files
 
 __all__ = ["execute_ray", "require_ray", "package", "unpack", "cuda_batch_size", "actor_layout"]
@@ -92,7 +92,7 @@ def _shipped(plan: TestPlan) -> list[Path]:
             files += source_files(loaded.root, str(spec.entrypoint).partition(":")[0])
         if spec.path is not None and not Path(spec.path).expanduser().is_absolute():
             files.append(loaded.resolve(spec.path))
-        files += [path for _, path in _option_files(loaded, spec.options)]
+        files += [path for _, path in option_files(loaded, spec.options)]
     return sorted({Path(os.path.abspath(f)) for f in files if Path(f).is_file()})
 
 
@@ -234,13 +234,13 @@ def _identity(plan: TestPlan, loaded: Any, folder: Path) -> dict:
     prefix = str(folder)
     models = {}
     for m in plan.models:
-        entry = _model_entry(loaded, m.spec)
+        entry = model_entry(loaded, m.spec)
         parts = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in entry.parts.items()}
         renamed = parts != entry.parts
         models[m.name] = {"hash": m.file_hash if renamed and parts == m.parts else entry.file_hash, "parts": parts}
     plugins = {}
     for module in loaded.spec.plugins:
-        entry = _plugin_entry(loaded, module)
+        entry = plugin_entry(loaded, module)
         plugins[module] = {"hash": entry.hash, "parts": dict(entry.parts)}
     return {"models": models, "plugins": plugins}
 

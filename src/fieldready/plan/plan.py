@@ -49,6 +49,9 @@ __all__ = [
     "spec_dataset",
     "file_sha256",
     "module_files",
+    "model_entry",
+    "plugin_entry",
+    "option_files",
 ]
 
 CLEAN = "clean"
@@ -292,8 +295,8 @@ def compile_plan(loaded: LoadedSpec) -> TestPlan:
         raise PlanError(f"{loaded.resolve(ds.images or ds.data or '.')}: the dataset has no images")
     if dataset.task != spec.task:
         raise SpecError(f"a {ds.format} dataset is for {dataset.task}, but task is {spec.task}", file=loaded.path, key="dataset.format")
-    models = [_model_entry(loaded, m) for m in spec.models]
-    plugins = [_plugin_entry(loaded, module) for module in spec.plugins]
+    models = [model_entry(loaded, m) for m in spec.models]
+    plugins = [plugin_entry(loaded, module) for module in spec.plugins]
     conditions = [_condition_entry(c) for c in expand_conditions(spec.conditions)]
     clean = Point(key=CLEAN, condition=CLEAN, steps=(), label="clean")
     points = [clean] + [p for c in conditions for p in c.points]
@@ -442,7 +445,7 @@ def _output_identity(model: ModelSpec) -> dict:
     return {"output": model.output.model_dump(mode="json")} if model.output is not None else {}
 
 
-def _model_entry(loaded: LoadedSpec, model: ModelSpec) -> ModelEntry:
+def model_entry(loaded: LoadedSpec, model: ModelSpec) -> ModelEntry:
     """Hash a model: its file, and for kinds that run user code (``python``) the entry point's source and the files its options name."""
     if not get_kind(model.kind).entrypoint:  # a model file alone determines the predictions
         digest = _sha256_or_error(loaded.resolve(model.path), f"model {model.name!r}")  # type: ignore[arg-type]
@@ -451,14 +454,15 @@ def _model_entry(loaded: LoadedSpec, model: ModelSpec) -> ModelEntry:
     parts = {f"{rel} (entry point source)": digest for rel, digest in _source_hashes(loaded.root, module, f"model {model.name!r}")}
     if model.path is not None:
         parts[f"{model.path} (model file)"] = _sha256_or_error(loaded.resolve(model.path), f"model {model.name!r}")
-    for key, path in _option_files(loaded, model.options):
+    for key, path in option_files(loaded, model.options):
         parts[f"{_relative(loaded, path)} (options.{key})"] = _sha256_or_error(path, f"model {model.name!r} (options.{key})")
     ident = {"entrypoint": model.entrypoint, "options": model.options, "parts": parts}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
     return ModelEntry(model, digest, parts)
 
 
-def _plugin_entry(loaded: LoadedSpec, module: str) -> PluginEntry:
+def plugin_entry(loaded: LoadedSpec, module: str) -> PluginEntry:
+    """Hash a plugin module: every source file it is made of, so an edited plugin is a different run."""
     parts = {f"{rel} (plugin source)": digest for rel, digest in _source_hashes(loaded.root, module, f"plugin {module!r}")}
     digest = hashlib.sha256(json.dumps({"module": module, "parts": parts}, sort_keys=True).encode()).hexdigest()
     return PluginEntry(module, digest, parts)
@@ -500,13 +504,13 @@ def _installed_identity(module: str) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
-def _option_files(loaded: LoadedSpec, options: Any, prefix: str = "") -> Iterator[tuple[str, Path]]:
+def option_files(loaded: LoadedSpec, options: Any, prefix: str = "") -> Iterator[tuple[str, Path]]:
     """(key path, file) for every option value — nested ones too — that names an existing file."""
     items = options.items() if isinstance(options, dict) else enumerate(options) if isinstance(options, list) else ()
     for key, value in items:
         name = f"{prefix}.{key}" if prefix and isinstance(key, str) else f"{prefix}[{key}]" if prefix else str(key)
         if isinstance(value, (dict, list)):
-            yield from _option_files(loaded, value, name)
+            yield from option_files(loaded, value, name)
         elif isinstance(value, str) and value:
             try:
                 path = loaded.resolve(value)
