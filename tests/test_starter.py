@@ -169,3 +169,21 @@ def test_output_that_is_a_folder_is_refused_even_with_force(shapes: Path, tmp_pa
     result = CliRunner().invoke(cli, ["init", str(shapes / "data"), "--model", str(model), "-o", str(tmp_path), "--force"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"{tmp_path} is a folder" in result.output and tmp_path.is_dir()
+
+
+class _Needs224(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != 224:
+            raise ValueError("this model expects 224x224 input")
+        return x.mean((2, 3))
+
+
+def test_a_model_that_refuses_the_blank_probe_gets_a_note_not_a_traceback(shapes: Path, tmp_path: Path) -> None:
+    """init calls each model once on a blank image; a model's own size check raising there is said in the spec."""
+    model = tmp_path / "needs224.pt"
+    torch.jit.script(_Needs224()).save(str(model))
+    out = tmp_path / "s.yaml"
+    result = CliRunner().invoke(cli, ["init", str(shapes / "data"), "--model", str(model), "-o", str(out)])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    text = out.read_text()
+    assert "one call on a blank 128×128 image failed" in text and "expects 224x224" in text and "input.size" in text

@@ -183,7 +183,7 @@ def detect_model(path: Path, *, task: str, num_classes: int, fallback_size: int)
     if suffix == ".onnx":
         return _onnx(path, task, num_classes, fallback_size)
     if suffix == ".pt2":
-        return _exported(path, task, num_classes)
+        return _exported(path, task, num_classes, fallback_size)
     if suffix in TORCHSCRIPT_SUFFIXES:
         return _torchscript(path, task, num_classes, fallback_size)
     raise StarterError(f"{path}: unknown model file type {suffix!r}; init reads .onnx, .pt2 and TorchScript .pt/.ts — "
@@ -203,12 +203,11 @@ def _onnx(path: Path, task: str, num_classes: int, fallback: int) -> DetectedMod
             found.input["value_range"] = 255
     dtype = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}[model.input_dtype]
     batch = model.batch or 1
-    out = model(torch.zeros(batch, 3, *size, dtype=dtype))
-    _read_output(found, out, task, num_classes, batch)
+    _probe(found, lambda: model(torch.zeros(batch, 3, *size, dtype=dtype)), size, task, num_classes, batch)
     return found
 
 
-def _exported(path: Path, task: str, num_classes: int) -> DetectedModel:
+def _exported(path: Path, task: str, num_classes: int, fallback: int) -> DetectedModel:
     import torch  # heavy: only when a model file is read
 
     model = load_exported(path, device=torch.device("cpu"))
@@ -219,10 +218,9 @@ def _exported(path: Path, task: str, num_classes: int) -> DetectedModel:
     found = DetectedModel(path, "exported", size=size)  # type: ignore[arg-type]
     if size is None:
         found.notes.append("its input size is dynamic: set input.size to the size it was trained at")
-    batch = model.min_batch
+    batch, probe = model.min_batch, size or (fallback, fallback)
     with torch.no_grad():
-        out = model(torch.zeros(batch, 3, *(size or (64, 64)), dtype=model.input_dtype))
-    _read_output(found, out, task, num_classes, batch)
+        _probe(found, lambda: model(torch.zeros(batch, 3, *probe, dtype=model.input_dtype)), probe, task, num_classes, batch)
     return found
 
 
@@ -237,9 +235,23 @@ def _torchscript(path: Path, task: str, num_classes: int, fallback: int) -> Dete
     found = DetectedModel(path, "torchscript")
     found.notes.append("TorchScript keeps no input size: fed at the images' own size; set input.size if it was trained at another")
     with torch.no_grad():
-        out = module(torch.zeros(1, 3, fallback, fallback))
-    _read_output(found, out, task, num_classes, 1)
+        _probe(found, lambda: module(torch.zeros(1, 3, fallback, fallback)), (fallback, fallback), task, num_classes, 1)
     return found
+
+
+def _probe(found: DetectedModel, call: Any, size: tuple[int, int], task: str, num_classes: int, n: int) -> None:
+    """Call the model once on a blank image and read its output format; a model that refuses it gets a note, not a crash."""
+    try:
+        out = call()
+    except FieldreadyError:
+        raise
+    except Exception as exc:  # the model's own check (a size guard, a TorchScript raise): say it, let the user declare
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        cause = (lines[-1] if lines and lines[-1].startswith("builtins.") else lines[0] if lines else "")[:200]
+        found.notes.append(f"one call on a blank {size[0]}×{size[1]} image failed ({type(exc).__name__}: {cause}); "
+                           "set input.size to the size it was trained at and declare output.format")
+        return
+    _read_output(found, out, task, num_classes, n)
 
 
 def _read_output(found: DetectedModel, out: Any, task: str, num_classes: int, n: int) -> None:
