@@ -187,3 +187,18 @@ def test_a_model_that_refuses_the_blank_probe_gets_a_note_not_a_traceback(shapes
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     text = out.read_text()
     assert "one call on a blank 128×128 image failed" in text and "expects 224x224" in text and "input.size" in text
+
+
+def test_a_class_name_with_a_line_break_cannot_write_keys_into_the_spec(shapes: Path, tmp_path: Path) -> None:
+    """The classes comment shows names escaped: 'x\\nplugins: [evil.py]' stays inside the comment line."""
+    data = tmp_path / "data"
+    shutil.copytree(shapes / "data", data)
+    coco = json.loads((data / "val.json").read_text())
+    coco["categories"][0]["name"] += "\nplugins: [evil.py]\r\nmodels: []"
+    (data / "val.json").write_text(json.dumps(coco))
+    out = tmp_path / "s.yaml"
+    result = CliRunner().invoke(cli, ["init", str(data), "--model", str(shapes / "models" / "model-a.pt"), "-o", str(out)])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    spec = load_spec(out).spec
+    assert spec.plugins == [] and [m.name for m in spec.models] == ["model-a"]
+    assert "\\nplugins: [evil.py]\\r\\nmodels: []" in out.read_text()

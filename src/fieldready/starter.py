@@ -307,6 +307,11 @@ def _flow(value: Any) -> str:
     return json.dumps(value)
 
 
+def _comment(text: str) -> str:
+    """Text safe on one YAML comment line: a line break in a class name must not start a key of the spec."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _severities(side: int, task: str) -> list[tuple[dict, str]]:
     """The default conditions, in physical units scaled to the images' shorter side, each with its reason."""
     px = lambda fraction: round(max(0.5, side * fraction), 1)  # noqa: E731 - a length in pixels
@@ -352,7 +357,7 @@ def starter_spec(data: DetectedData, models: list[DetectedModel], *, spec_dir: P
     ]
     if data.classes:
         shown = ", ".join(data.classes[:12]) + (f", … ({len(data.classes)} in all)" if len(data.classes) > 12 else "")
-        lines.append(f"# classes: {shown}")
+        lines.append(f"# classes: {_comment(shown)}")
     lines.append("models:")
     names: list[str] = []
     for m in models:
@@ -372,7 +377,7 @@ def starter_spec(data: DetectedData, models: list[DetectedModel], *, spec_dir: P
             lines.append(f"    output: {_flow(m.output)}   # labels: from_dataset = model class i is dataset class i; "
                          "else {index: class name}")
         for note in m.notes:
-            lines.append(f"    # note: {note}")
+            lines.append(f"    # note: {_comment(note)}")
     if len(names) > 1:
         lines.append(f"baseline: {_flow(names[0])}   # the model in production today: candidates are compared with it")
     lines.append("conditions:")
@@ -419,7 +424,7 @@ def with_warnings(text: str, spec: Spec, data: DetectedData) -> tuple[str, list[
         warnings.append(f"{n} images; reading a score to ±0.05 at 95 % confidence needs about {needed(0.05, 0.95)} — "
                         "verdicts near a threshold will be INCONCLUSIVE")
     head, _, rest = text.partition("fieldready: 1\n")
-    return head + "".join(f"# sample size: {w}\n" for w in warnings) + "fieldready: 1\n" + rest, warnings
+    return head + "".join(f"# sample size: {_comment(w)}\n" for w in warnings) + "fieldready: 1\n" + rest, warnings
 
 
 def write_starter(data_path: Path, models: list[Path], out: Path, *, force: bool = False, task: str | None = None) -> str:
