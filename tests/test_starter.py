@@ -202,3 +202,12 @@ def test_a_class_name_with_a_line_break_cannot_write_keys_into_the_spec(shapes: 
     spec = load_spec(out).spec
     assert spec.plugins == [] and [m.name for m in spec.models] == ["model-a"]
     assert "\\nplugins: [evil.py]\\r\\nmodels: []" in out.read_text()
+
+
+def test_task_classification_on_a_detection_dataset_is_refused_not_written(shapes: Path, tmp_path: Path) -> None:
+    """--task classification on COCO boxes wrote a spec that validated and then could not run."""
+    out = tmp_path / "s.yaml"
+    args = ["init", str(shapes / "data"), "--task", "classification", "--model", str(shapes / "models" / "model-a.pt"), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "val.json: a coco dataset is for detection, not classification" in result.output and not out.exists()

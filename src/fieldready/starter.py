@@ -168,6 +168,10 @@ def _read(fmt: str, task: str, block: dict[str, str]) -> DetectedData:
     dataset = load_source(source)
     if not dataset.records:
         raise StarterError(f"{next(iter(block.values()))}: the {fmt} dataset has no images")
+    if dataset.task != task:  # e.g. --task classification on VOC/YOLO boxes: the spec would validate, then not run
+        where = block.get("annotations") or block.get("data") or block["images"]
+        raise StarterError(f"{where}: a {fmt} dataset is for {dataset.task}, not {task}; "
+                           f"drop --task or give a {task} dataset")
     return DetectedData(fmt, task, {"format": fmt, **block}, dataset)
 
 
