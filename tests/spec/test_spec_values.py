@@ -122,3 +122,11 @@ def test_severity_neither_number_nor_mapping_is_one_line(project: Path) -> None:
     code, out = _validate(project, "severity: {levels: [1, 3]}", "severity: strong")
     assert code == 2
     assert len(_errors(out)) == 1 and "conditions[0].severity: Input should be" in out and "a number" in out
+
+
+def test_a_detection_format_under_task_classification_fails_validate(project: Path) -> None:
+    """A COCO dataset under task: classification validated, then the plan refused it; validate says it now."""
+    project.write_text(project.read_text().replace("task: detection", "task: classification"))
+    result = CliRunner().invoke(cli, ["validate", str(project)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "dataset.format: a coco dataset is for detection, but task is classification" in result.output

@@ -58,6 +58,11 @@ def check_spec(loaded: LoadedSpec) -> list[str]:
     spec, loc = loaded.spec, loaded.located
     errors: list[SpecError] = import_plugins(loaded)
     errors += _check_paths(loaded)
+    # the built-in labelled formats serve one task; the plan would refuse the mismatch only after validate said ok
+    serves = {"coco": "detection", "voc": "detection", "yolo": "detection", "imagefolder": "classification"}.get(spec.dataset.format)
+    if serves is not None and serves != spec.task:
+        errors.append(loc.error(("dataset", "format"), f"a {spec.dataset.format} dataset is for {serves}, but task is "
+                                                       f"{spec.task}; change task or give a {spec.task} dataset"))
 
     errors += _check_models(loaded)
     errors += _check_outputs(loaded)
