@@ -78,6 +78,9 @@ class Measurement:
         return asdict(self)
 
 
+MIN_SIDE = 16  # px: the estimators' filters (5×5 blur, gradients, borders left out) need some inside to measure
+
+
 def measure_image(
     image: np.ndarray, *, name: str = "", kind: str = "other", jpeg: bytes | None = None, short_side: int | None = None
 ) -> Measurement:
@@ -87,6 +90,9 @@ def measure_image(
     reference image are compared at the reference's scale (area averaging, as a model's resize does).
     """
     h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise DataError(f"{name or 'a frame'}: {w}×{h} px is too small to measure (at least {MIN_SIDE} px a side); "
+                        "remove it from the folder")
     scaled, scale = image, 1.0
     if short_side is not None and min(h, w) > 1.25 * short_side:
         scale = short_side / min(h, w)
