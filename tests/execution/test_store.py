@@ -202,3 +202,31 @@ def test_claim_refuses_a_changed_plugin_or_another_plan(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="holds a run of another plan"):
             store.claim("plan3", _identity(core="core3", b="b2"))  # the model changed, but so did the rest
         assert store.done_by_model(2) == {"a": {1}, "b": {1}}  # nothing dropped by a refusal
+
+
+def test_listeners_see_each_committed_batch_after_its_transaction(tmp_path: Path) -> None:
+    seen: list[tuple[int, int, int]] = []
+    with ResultStore(tmp_path) as store:
+        def listener(predictions: list[PredictionRow], targets: list[TargetRow]) -> None:
+            stored = store.predictions(predictions[0].model, predictions[0].point)  # committed before the call
+            seen.append((len(predictions), len(targets), len(stored)))
+
+        remove = store.add_listener(listener)
+        rows = iter(_rows([1, 2], UNITS))  # a generator is read once, for the store and the listener alike
+        target = TargetRow("noise|x=1", 1, np.zeros((1, 6), np.float32))
+        store.commit_batch("first", images=2, seconds=0.1, predictions=rows, targets=iter([target]))
+        remove()
+        store.commit_batch("second", images=1, seconds=0.1, predictions=_rows([3], UNITS))
+    assert seen == [(2 * len(UNITS), 1, 2)]
+
+
+def test_a_failing_listener_reaches_the_caller_after_the_batch_is_stored(tmp_path: Path) -> None:
+    def listener(predictions: list[PredictionRow], targets: list[TargetRow]) -> None:
+        raise StoreError("the listener refused")
+
+    with ResultStore(tmp_path) as store:
+        store.add_listener(listener)
+        with pytest.raises(StoreError, match="listener refused"):
+            store.commit_batch("x", images=1, seconds=0.1, predictions=_rows([1], UNITS))
+        assert store.done_batches() == {"x"}
+        assert sorted(store.predictions("a", "clean")) == [1]

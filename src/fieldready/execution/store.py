@@ -18,7 +18,7 @@ import os
 import sqlite3
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no lock, as before
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ResultStore", "PredictionRow", "TargetRow", "RunLock", "write_atomic"]
+__all__ = ["ResultStore", "PredictionRow", "TargetRow", "CommitListener", "RunLock", "write_atomic"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -68,6 +68,10 @@ class TargetRow:
     point: str
     image_id: int
     data: np.ndarray
+
+
+#: Called with a batch's prediction and target rows once its transaction has committed (``ResultStore.add_listener``).
+CommitListener = Callable[[list[PredictionRow], list[TargetRow]], None]
 
 
 class _BadBlob(ValueError):
@@ -117,6 +121,7 @@ class ResultStore:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / self.FILENAME
+        self._listeners: list[CommitListener] = []
         try:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             existed = self.path.is_file() and self.path.stat().st_size > 0
@@ -270,12 +275,30 @@ class ResultStore:
         Rows are keyed by (model, point, image): a row already there (same plan, so the same
         numbers) is replaced, never duplicated.
         """
+        predictions, targets = list(predictions), list(targets)
         pred_rows = [(p.model, p.point, p.image_id, _encode(p.data, (p.model, p.point, p.image_id))) for p in predictions]
         target_rows = [(t.point, t.image_id, _encode(t.data, ("target", t.point, t.image_id))) for t in targets]
         with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)", pred_rows)
             db.executemany("INSERT OR REPLACE INTO targets VALUES (?, ?, ?)", target_rows)
             db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, ?)", (batch, images, seconds))
+        for listener in list(self._listeners):
+            listener(predictions, targets)
+
+    def add_listener(self, listener: CommitListener) -> Callable[[], None]:
+        """Call ``listener(predictions, targets)`` after each ``commit_batch`` commits; returns its remover.
+
+        Both executors commit through the driver's store, so a listener sees every batch of this process
+        (e.g. the streaming evaluator) without touching them. An exception of a listener propagates to
+        the committing caller, after the batch is safely stored.
+        """
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     def seconds(self) -> float:
         """Compute time of all stored batches (resumed runs add up)."""

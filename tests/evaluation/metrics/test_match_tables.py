@@ -4,7 +4,8 @@ import pytest
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.evaluation.metrics.bootstrap import resample_indices
 from fieldready.evaluation.metrics.detection import STAT_KEYS, evaluate_detection
-from fieldready.evaluation.metrics.match_tables import build_match_tables
+from fieldready.errors import DataError
+from fieldready.evaluation.metrics.match_tables import build_match_tables, merge_match_tables
 
 from .cases import CATEGORY_IDS, random_case
 from .reference import pycoco_eval
@@ -168,3 +169,83 @@ def test_iou_on_a_threshold_matches_pycocotools_on_the_annotation_file(tmp_path)
         assert (value == -1 and ev.stats[key] is None) or ev.stats[key] == pytest.approx(value, abs=1e-12), key
         rep = ev.replicates(identity, key)[0]
         assert (value == -1 and np.isnan(rep)) or rep == pytest.approx(value, abs=1e-12), key
+
+
+_TABLE_ARRAYS = ("image", "category", "score", "rank", "tp", "fp", "npig")
+
+
+def _assert_tables_equal(merged, whole) -> None:  # noqa: ANN001
+    assert merged.image_ids == whole.image_ids
+    assert merged.category_ids == whole.category_ids
+    assert merged.max_dets == whole.max_dets
+    for name in _TABLE_ARRAYS:
+        a, b = getattr(merged, name), getattr(whole, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(a, b), name
+
+
+def _split(targets, detections, rng, pieces: int):  # noqa: ANN001
+    """The images cut into ``pieces`` random parts, each part's images (and its detections) in random order."""
+    dets = {d.image_id: d for d in detections}
+    part = rng.integers(0, pieces, size=len(targets))
+    out = []
+    for p in rng.permutation(pieces):
+        ts = [targets[j] for j in rng.permutation(np.flatnonzero(part == p))]
+        if ts:
+            ds = [dets[t.image_id] for t in ts if t.image_id in dets]
+            out.append((ts, [ds[j] for j in rng.permutation(len(ds))]))
+    return out
+
+
+def _rounded_scores(detections, rng):  # noqa: ANN001
+    """Scores rounded to a few values (ties inside an image and across images), some images without detections."""
+    out = []
+    for d in detections:
+        if rng.random() < 0.15:
+            continue  # an image with no ImageDetections at all
+        out.append(ImageDetections(d.image_id, d.boxes, np.round(d.scores * 4) / 4, d.labels))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merged_pieces_equal_the_whole_build(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    targets, detections = random_case(seed, n_images=int(rng.integers(6, 20)), max_dets=int(rng.integers(3, 140)),
+                                      crowd_rate=0.25)
+    if seed % 2:
+        detections = _rounded_scores(detections, rng)
+    max_dets = (1, 10, 100) if seed < 3 else (1, 3, 7)
+    whole = build_match_tables(targets, detections, category_ids=CATEGORY_IDS, max_dets=max_dets)
+    for pieces in (1, 2, 5, len(targets)):
+        built = [build_match_tables(ts, ds, category_ids=CATEGORY_IDS, max_dets=max_dets)
+                 for ts, ds in _split(targets, detections, rng, pieces)]
+        _assert_tables_equal(merge_match_tables(built), whole)
+        # merged in two rounds, in another order: the same tables (the streaming evaluator merges as it goes)
+        half = len(built) // 2
+        if half:
+            order = rng.permutation(len(built))
+            first = merge_match_tables([built[j] for j in order[:half]])
+            _assert_tables_equal(merge_match_tables([*(built[j] for j in order[half:]), first]), whole)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_merged_pieces_with_their_own_categories_equal_the_whole_build(seed: int) -> None:
+    """Pieces built on the categories their images hold (unlabelled data: the final list is known at the end)."""
+    rng = np.random.default_rng(200 + seed)
+    targets, detections = random_case(seed, n_images=14, crowd_rate=0.2)
+    extra = [ImageDetections(d.image_id, d.boxes, d.scores, np.where(rng.random(len(d.labels)) < 0.1, 99, d.labels))
+             for d in detections]  # a label outside the evaluated categories: dropped by both
+    whole = build_match_tables(targets, extra, category_ids=CATEGORY_IDS)
+    built = []
+    for ts, ds in _split(targets, extra, rng, 4):
+        own = sorted({int(c) for t in ts for c in t.labels} | {int(c) for d in ds for c in d.labels})
+        built.append(build_match_tables(ts, ds, category_ids=own))
+    _assert_tables_equal(merge_match_tables(built, category_ids=CATEGORY_IDS), whole)
+
+
+def test_merge_refuses_an_image_in_two_pieces() -> None:
+    targets, detections = random_case(0, n_images=4)
+    a = build_match_tables(targets[:3], detections[:3], category_ids=CATEGORY_IDS)
+    b = build_match_tables(targets[2:], detections[2:], category_ids=CATEGORY_IDS)
+    with pytest.raises(DataError, match=str(targets[2].image_id)):
+        merge_match_tables([a, b])

@@ -20,6 +20,7 @@ image"), which reproduces COCOeval's order exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,15 @@ from fieldready.evaluation.metrics.bootstrap import check_indices
 from fieldready.evaluation.metrics.coco_format import IOU_THRESHOLDS, CocoSummary, check_image_sets, target_xywh, xyxy_to_xywh
 from fieldready.evaluation.metrics.registry import MetricDef, metrics_for
 
-__all__ = ["AREA_RANGES", "MatchTables", "build_match_tables", "table_replicates", "resample_counts", "bbox_iou"]
+__all__ = [
+    "AREA_RANGES",
+    "MatchTables",
+    "build_match_tables",
+    "merge_match_tables",
+    "table_replicates",
+    "resample_counts",
+    "bbox_iou",
+]
 
 #: pycocotools' area ranges, in its order: all, small, medium, large.
 AREA_RANGES: np.ndarray = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
@@ -240,6 +249,61 @@ def build_match_tables(
         rank=d_rank,
         tp=tp,
         fp=fp,
+        npig=npig,
+    )
+
+
+def merge_match_tables(
+    pieces: Sequence[MatchTables], *, category_ids: Sequence[int] | None = None
+) -> MatchTables:
+    """The tables ``build_match_tables`` gives on the union of the pieces' images, from tables built on parts.
+
+    Matching is per (image, category) pair, so tables built batch by batch hold the same entries; they
+    are re-indexed to the union's sorted image ids and put in the whole build's entry order (image,
+    then each image's own order, kept from its piece), so every array equals the whole build's, bit
+    for bit. ``category_ids`` (default: the union of the pieces') may leave out some of a piece's:
+    their entries are dropped, as the whole build drops them. A piece must have been built with every
+    kept category its images hold (a category it lacks counts nothing there).
+    """
+    if not pieces:
+        raise ValueError("merge_match_tables needs at least one piece")
+    max_dets = pieces[0].max_dets
+    if any(p.max_dets != max_dets for p in pieces):
+        raise ValueError(f"pieces built with different max_dets: {sorted({p.max_dets for p in pieces})}")
+    pool = {int(c) for p in pieces for c in p.category_ids} if category_ids is None else {int(c) for c in category_ids}
+    cats = np.array(sorted(pool), dtype=np.int64)
+    piece_ids = [np.asarray(p.image_ids, dtype=np.int64) for p in pieces]
+    image_ids = np.sort(np.concatenate(piece_ids))
+    repeated = image_ids[1:][image_ids[1:] == image_ids[:-1]]
+    if len(repeated):
+        raise DataError(f"image {int(repeated[0])} is in more than one piece of match tables; build each image's tables once")
+    n_area, n_iou = len(AREA_RANGES), len(IOU_THRESHOLDS)
+    npig = np.zeros((len(image_ids), len(cats), n_area), dtype=np.int64)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "category", "score", "rank", "tp", "fp")}
+    for piece, ids in zip(pieces, piece_ids):
+        to_image = np.searchsorted(image_ids, ids)
+        own = np.asarray(piece.category_ids, dtype=np.int64)
+        kept = np.isin(own, cats)
+        to_cat = np.where(kept, np.searchsorted(cats, own), -1)  # the piece's category index → the merged one
+        npig[to_image[:, None], to_cat[kept][None, :]] = piece.npig[:, kept]
+        cat = to_cat[piece.category] if len(own) else np.zeros(0, dtype=np.int64)
+        keep = cat >= 0
+        parts["image"].append(to_image[piece.image[keep]])
+        parts["category"].append(cat[keep])
+        for k in ("score", "rank", "tp", "fp"):
+            parts[k].append(getattr(piece, k)[keep])
+    image = np.concatenate(parts["image"]).astype(np.int64, copy=False)
+    order = np.argsort(image, kind="stable")  # an image's entries come from one piece, already in order
+    return MatchTables(
+        image_ids=image_ids.tolist(),
+        category_ids=cats.tolist(),
+        max_dets=tuple(int(x) for x in max_dets),
+        image=image[order],
+        category=np.concatenate(parts["category"]).astype(np.int64, copy=False)[order],
+        score=np.concatenate(parts["score"])[order],
+        rank=np.concatenate(parts["rank"]).astype(np.int64, copy=False)[order],
+        tp=np.concatenate(parts["tp"]).reshape(-1, n_area, n_iou)[order],
+        fp=np.concatenate(parts["fp"]).reshape(-1, n_area, n_iou)[order],
         npig=npig,
     )
 
