@@ -177,6 +177,27 @@ def test_an_undecodable_shipped_image_is_named_by_the_drivers_path(tmp_path: Pat
     assert len(str(caught.value).splitlines()) == 1
 
 
+def test_a_worker_decodes_shipped_images_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    plan = compile_plan(load_spec(spec))
+    records = plan.dataset.records
+    images = [Path(r.path).read_bytes() for r in records]
+    ids = [r.image_id for r in records]
+    worker = BatchWorker(plan, package(plan), __version__, ["model-a"], "cpu", 1)
+    try:
+        from_files = worker.run("k", ids, ["model-a"])[1]
+        (tmp_path / "p" / "images").rename(tmp_path / "gone")  # only the shipped bytes are left
+        written: list[Path] = []
+        monkeypatch.setattr(Path, "write_bytes", lambda self, data: written.append(self))
+        from_bytes = worker.run("k", ids, ["model-a"], images)[1]
+        monkeypatch.undo()
+    finally:
+        worker.close()
+    assert written == []  # nothing went through the disk
+    assert [(r.point, r.image_id, r.data.tobytes()) for r in from_bytes] == \
+        [(r.point, r.image_id, r.data.tobytes()) for r in from_files]
+
+
 SHIPPED_MODEL = '''\
 import os
 from pathlib import Path

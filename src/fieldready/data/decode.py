@@ -21,23 +21,41 @@ from fieldready.errors import DataError
 if TYPE_CHECKING:  # torch is imported when a batch is decoded, so indexing a dataset stays light
     import torch
 
-__all__ = ["decode_images", "read_rgb", "image_size", "READ_FLAGS"]
+__all__ = ["decode_images", "decode_rgb", "read_rgb", "image_size", "READ_FLAGS"]
 
 #: The one decoding mode: 3-channel colour with the EXIF orientation applied.
 READ_FLAGS = cv2.IMREAD_COLOR
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fieldready-decode")
 
 
+def decode_rgb(data: bytes, name: str | Path) -> np.ndarray:
+    """An image file's bytes as ``HxWx3`` uint8 RGB (EXIF orientation applied), or DataError naming ``name``.
+
+    The one decoder: files on disk (``read_rgb``) and bytes shipped to a Ray worker go through it, so
+    both give the same pixels (16-bit, grey and RGBA files included) and the same errors.
+    """
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), READ_FLAGS) if data else None
+    except cv2.error as exc:  # e.g. an image larger than OpenCV's pixel limit
+        raise DataError(f"{name}: image cannot be decoded ({str(exc).strip().splitlines()[-1]}); fix or remove it") from None
+    if image is None:
+        raise DataError(f"{name}: image cannot be decoded (corrupt or unsupported format); fix or remove it from the dataset")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """One image file as ``HxWx3`` uint8 RGB (EXIF orientation applied), or DataError naming the file."""
+    return decode_rgb(_read(path), path)
+
+
+def _read(path: str | Path) -> bytes:
+    """The file's bytes, or DataError naming it."""
     try:
-        image = cv2.imread(str(path), READ_FLAGS)
-    except cv2.error as exc:  # e.g. an image larger than OpenCV's pixel limit
-        raise DataError(f"{path}: image cannot be decoded ({str(exc).strip().splitlines()[-1]}); fix or remove it") from None
-    if image is None:
-        hint = "not found" if not Path(path).exists() else "cannot be decoded (corrupt or unsupported format)"
-        raise DataError(f"{path}: image {hint}; fix or remove it from the dataset")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: image not found; fix or remove it from the dataset") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read image ({exc.strerror or exc}); fix or remove it from the dataset") from None
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -46,9 +64,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return int(array.shape[1]), int(array.shape[0])
 
 
-def _stored_size(path: str | Path) -> tuple[int, int] | None:
+def _stored_size(record: ImageRecord) -> tuple[int, int] | None:
     """``(width, height)`` as stored, ignoring EXIF orientation; None when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        data = record.data if record.data is not None else Path(record.path).read_bytes()
+    except OSError:
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data else None
     return None if image is None else (int(image.shape[1]), int(image.shape[0]))
 
 
@@ -61,7 +83,7 @@ def _size_error(record: ImageRecord, array: np.ndarray) -> DataError:
             f"{record.path}: image is now {w}x{h} but was {said} when the dataset was indexed; "
             "the file changed during the run — run the same command again"
         )
-    stored = _stored_size(record.path)
+    stored = _stored_size(record)
     if stored == (record.width, record.height) and stored != (w, h):
         return DataError(
             f"{record.path}: image is {w}x{h} after its EXIF orientation (stored {said}), but {record.source} "
@@ -74,11 +96,16 @@ def _size_error(record: ImageRecord, array: np.ndarray) -> DataError:
     )
 
 
+def _rgb(record: ImageRecord) -> np.ndarray:
+    """A record's pixels: from the bytes it carries (shipped to a Ray worker), else from its file."""
+    return read_rgb(record.path) if record.data is None else decode_rgb(record.data, record.path)
+
+
 def decode_images(records: list[ImageRecord], device: torch.device) -> torch.Tensor:
     """``[N, 3, H, W]`` float32 in [0, 1] on ``device``; all records must share one size."""
     import torch
 
-    arrays = list(_POOL.map(lambda r: read_rgb(r.path), records))
+    arrays = list(_POOL.map(_rgb, records))
     for record, array in zip(records, arrays):
         if array.shape[:2] != (record.height, record.width):
             raise _size_error(record, array)

@@ -24,7 +24,9 @@ class ImageRecord:
     """One image of the dataset: a stable integer id, its file, its size and (classification) its label.
 
     ``source`` is the annotation file that declared the size (COCO), or None when the size was read
-    from the image itself, so a size mismatch can blame the right file.
+    from the image itself, so a size mismatch can blame the right file. ``data`` is the file's bytes
+    when they travel with the record (a batch shipped to a Ray worker): decoded instead of ``path``,
+    which still names the image in messages. It takes no part in equality or hashing.
     """
 
     image_id: int
@@ -33,6 +35,7 @@ class ImageRecord:
     height: int
     label: int | None = None
     source: str | None = None
+    data: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -18,9 +18,10 @@ With ``run.batch_size: auto`` each actor chooses its batch size (a CUDA actor fr
 memory, ``cuda_batch_size``; a CPU actor as the plan does) and the driver cuts each actor's batches
 to that size; predictions are stored by (model, point, image), so sizes never change what is stored.
 
-Images travel with their batch: the driver reads each batch's files and the actor decodes its copy
-of those bytes, so workers need no copy of the dataset. Files the spec names by an absolute path
-are not shipped: every node must hold them at that path (they are hashed there like the others).
+Images travel with their batch: the driver reads each batch's files and the actor decodes those
+bytes in memory with the local reader's decoder (``decode.decode_rgb``), so workers need no copy of
+the dataset and write no image to disk. Files the spec names by an absolute path are not shipped:
+every node must hold them at that path (they are hashed there like the others).
 """
 
 from __future__ import annotations
@@ -194,34 +195,19 @@ class BatchWorker:
             images: list[bytes] | None = None) -> tuple[str, list, list, float]:
         """One batch: its key, prediction rows, moved-target rows and seconds spent.
 
-        ``images`` are the batch's image files as the driver read them, decoded from a copy in this
-        actor's folder (the same bytes decode to the same pixels); None reads them at their paths.
+        ``images`` are the batch's image files as the driver read them, decoded from memory by the
+        local reader's decoder (``decode_rgb``: the same bytes give the same pixels, and errors name
+        the driver's path); None reads them at their paths.
         """
         if self.error is not None:
             raise self.error
         t0 = time.perf_counter()
         records = [self.records[i] for i in image_ids]
-        copies = records if images is None else [self._copy(r, data) for r, data in zip(records, images)]
+        if images is not None:
+            records = [dataclasses.replace(r, data=data) for r, data in zip(records, images)]
         adapters = [a for a in self.adapters if a.name in models]
-        try:
-            predictions, targets = run_batch(self.plan, Batch(key, copies), adapters, self.targets, self.device)
-        except FieldreadyError as exc:  # name the driver's files, not this actor's copies
-            text = str(exc)
-            for copy, record in zip(copies, records):
-                text = text.replace(copy.path, record.path)
-            exc.args = (text,)
-            raise
-        finally:
-            for copy, record in zip(copies, records):
-                if copy is not record:
-                    Path(copy.path).unlink(missing_ok=True)
+        predictions, targets = run_batch(self.plan, Batch(key, records), adapters, self.targets, self.device)
         return key, predictions, targets, time.perf_counter() - t0
-
-    def _copy(self, record: Any, data: bytes) -> Any:
-        target = self.folder / "images" / f"{record.image_id}{Path(record.path).suffix}"
-        target.parent.mkdir(exist_ok=True)
-        target.write_bytes(data)
-        return dataclasses.replace(record, path=str(target))
 
 
 def _identity(plan: TestPlan, loaded: Any, folder: Path) -> dict:
