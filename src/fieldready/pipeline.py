@@ -18,6 +18,7 @@ from pathlib import Path
 from fieldready import __version__
 from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluation.evaluate import evaluate
+from fieldready.evaluation.stream import StreamingEvaluator
 from fieldready.execution.device import choose_threads, select_device
 from fieldready.execution.ray_executor import execute_ray, require_ray
 from fieldready.execution.repeat import execute_repeatability
@@ -117,16 +118,18 @@ def run(
             if store.get_meta("started") is None:
                 store.set_meta({"started": _now()})
             chosen = choose_threads(threads or plan.spec.run.threads)
-            if executor == "ray":
-                stats = execute_ray(plan, store, device=device, address=address or plan.spec.run.address,
-                                    threads=threads or plan.spec.run.threads, progress=progress)
-            else:
-                stats = execute(plan, store, device=device, progress=progress, threads=chosen)
-            execute_repeatability(plan, store, device=device, progress=progress)  # the repeated captures, if any
-            t0 = time.perf_counter()
+            with StreamingEvaluator(plan).attach(store) as stream:  # evaluates each batch as it is committed
+                if executor == "ray":
+                    stats = execute_ray(plan, store, device=device, address=address or plan.spec.run.address,
+                                        threads=threads or plan.spec.run.threads, progress=progress)
+                else:
+                    stats = execute(plan, store, device=device, progress=progress, threads=chosen)
+                execute_repeatability(plan, store, device=device, progress=progress)  # the repeated captures, if any
+                t0 = time.perf_counter()
+                streamed = stream.finish()
             stages = Stages(enabled=progress)
             stages.start("evaluating", len(plan.models) * len(plan.points), unit="units")
-            evaluation = evaluate(plan, store, on_unit=stages.advance)
+            evaluation = evaluate(plan, store, on_unit=stages.advance, streamed=streamed)
             stages.start("judging", 2)
             stages.step("intervals and verdicts")
             provenance = _provenance(plan, store, str(device), evaluate_seconds=time.perf_counter() - t0)

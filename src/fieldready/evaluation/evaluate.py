@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.evaluation.metrics.classification import ClassificationUnit
 from fieldready.evaluation.metrics.confusion import detection_confusion
 from fieldready.evaluation.metrics.detection import DetectionUnit
+from fieldready.evaluation.metrics.match_tables import MatchTables, merge_match_tables
 from fieldready.evaluation.metrics.operating_point import OperatingPoint, resolve
 from fieldready.evaluation.metrics.registry import MetricDef, Resampled, class_metrics, metrics_for
 from fieldready.evaluation.metrics.repeatability import REPEAT_METRICS
@@ -24,7 +26,10 @@ from fieldready.evaluation.repeat import RepeatEvaluation, evaluate_repeatabilit
 from fieldready.execution.store import ResultStore
 from fieldready.plan import CLEAN, REPEAT, Point, TestPlan
 
-__all__ = ["UnitResult", "Evaluation", "evaluate", "measure", "detections_of", "targets_of"]
+if TYPE_CHECKING:
+    from fieldready.evaluation.stream import Streamed
+
+__all__ = ["UnitResult", "Evaluation", "evaluate", "measure", "measured_at", "detections_of", "targets_of", "moved_targets"]
 
 
 @dataclass
@@ -65,7 +70,11 @@ def targets_of(plan: TestPlan, store: ResultStore, point: str, ids: list[int] | 
     ids = [r.image_id for r in plan.dataset.records] if ids is None else ids
     if point == CLEAN or not plan.point(point).geometric:
         return [plan.dataset.targets[i] for i in ids]
-    moved = store.targets(point, ids)
+    return moved_targets(plan, ids, store.targets(point, ids))
+
+
+def moved_targets(plan: TestPlan, ids: list[int], moved: dict[int, np.ndarray]) -> list[ImageTargets]:
+    """Ground truth of a geometric point from its stored rows ``[M, 6]`` (xyxy, label, area); no row: no boxes."""
     out = []
     for i in ids:
         data = moved.get(i, np.zeros((0, 6), dtype=np.float32)).astype(np.float64)
@@ -92,7 +101,7 @@ def _predicted_categories(plan: TestPlan, store: ResultStore) -> list[int]:
     return sorted(labels) or [0]
 
 
-def _wanted(row: MetricDef, plan: TestPlan, point: Point) -> bool:
+def measured_at(row: MetricDef, plan: TestPlan, point: Point) -> bool:
     """Whether a unit or stability row is measured at ``point`` of this plan."""
     labelled = plan.dataset.labelled
     if row.needs_labels and not labelled:
@@ -107,31 +116,57 @@ def _wanted(row: MetricDef, plan: TestPlan, point: Point) -> bool:
 def measure(plan: TestPlan, point: Point, source: Resampled, class_ids: list[int]) -> tuple[dict, dict]:
     """The registry's metrics of one unit at ``point``: (metrics, per-class metrics)."""
     task = plan.spec.task
-    rows = [r for r in metrics_for(task, scopes=("unit", "stability")) if _wanted(r, plan, point)]
+    rows = [r for r in metrics_for(task, scopes=("unit", "stability")) if measured_at(r, plan, point)]
     metrics = {r.name: source.value(r.name) for r in rows}
-    per_class_rows = [r for r in class_metrics(task) if _wanted(r, plan, point)]
+    per_class_rows = [r for r in class_metrics(task) if measured_at(r, plan, point)]
     per_class = {c: {r.name: source.value(r.name, c) for r in per_class_rows} for c in class_ids} if per_class_rows else {}
     return metrics, per_class
 
 
-def evaluate(plan: TestPlan, store: ResultStore, *, on_unit: Callable[[], None] | None = None) -> Evaluation:
-    """Metrics of every unit of the plan, from the store; ``on_unit`` is called after each (the progress bar)."""
+def _covering(tables: MatchTables | None, image_ids: list[int], category_ids: list[int]) -> MatchTables | None:
+    """Streamed tables when they hold exactly ``image_ids`` (cut to ``category_ids``); None: build them as before."""
+    if tables is None or tables.image_ids != image_ids:
+        return None
+    return tables if tables.category_ids == category_ids else merge_match_tables([tables], category_ids=category_ids)
+
+
+def evaluate(
+    plan: TestPlan,
+    store: ResultStore,
+    *,
+    on_unit: Callable[[], None] | None = None,
+    streamed: Streamed | None = None,
+) -> Evaluation:
+    """Metrics of every unit of the plan, from the store; ``on_unit`` is called after each (the progress bar).
+
+    ``streamed``: match tables built while the run executed (``evaluation.stream``), used for every
+    unit whose images they all hold; the numbers are the same either way.
+    """
     tick = on_unit or (lambda: None)
     units: dict[tuple[str, str], UnitResult] = {}
     labelled = plan.dataset.labelled
     operating: dict[str, OperatingPoint] = {}
     if plan.spec.task == "detection":
         category_ids = sorted(plan.dataset.classes) or _predicted_categories(plan, store)
+        cats = sorted(set(category_ids))
         clean_detections: dict[str, list[ImageDetections]] = {}
+        clean_ids: dict[str, list[int]] = {}
         class_ids = {name: i for i, name in plan.dataset.classes.items()}
+        all_ids = sorted(r.image_id for r in plan.dataset.records)
+        streamed_tables = streamed.tables if streamed is not None else {}
+        streamed_consistency = streamed.consistency if streamed is not None else {}
         for point in plan.points:
             targets = targets_of(plan, store, point.key) if labelled else None
             for model in plan.models:
                 detections = detections_of(store.predictions(model.name, point.key))
                 if point.key == CLEAN:
                     clean_detections[model.name] = detections
+                    clean_ids[model.name] = sorted(d.image_id for d in detections)
+                key = (model.name, point.key)
                 unit = DetectionUnit(detections, category_ids=category_ids, targets=targets,
-                                     clean=clean_detections[model.name], operating_point=operating.get(model.name))
+                                     clean=clean_detections[model.name], operating_point=operating.get(model.name),
+                                     tables=_covering(streamed_tables.get(key), all_ids, cats) if labelled else None,
+                                     consistency_tables=_covering(streamed_consistency.get(key), clean_ids[model.name], cats))
                 if point.key == CLEAN:  # the operating point is chosen once, on the clean images
                     tables = unit.coco.match_tables() if labelled else None
                     declared = getattr(model.spec, "operating_point", None)

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 __all__ = [
     "COCO_METRICS",
     "STAT_KEYS",
+    "MAX_DETS",
     "DetectionEval",
     "DetectionUnit",
     "evaluate_detection",
     "consistency_eval",
+    "pseudo_targets",
     "summarize",
     "summary_value",
 ]
@@ -83,6 +85,8 @@ COCO_METRICS: dict[str, MetricDef] = {r.name: r for r in (
     _coco("ar_large", "COCO AR, large objects", "COCO AR on large objects", CocoSummary(False, area="large"), criterion=False),
 )}
 STAT_KEYS: tuple[str, ...] = tuple(COCO_METRICS)
+#: COCOeval's default detections per image for AR (and the cut of the match tables), as every unit is evaluated.
+MAX_DETS: tuple[int, int, int] = (1, 10, 100)
 _coco("ap", "per-class AP@[.5:.95]", "per-class COCO AP over IoU 0.50:0.95", CocoSummary(True), scope="class")
 
 
@@ -198,13 +202,16 @@ def evaluate_detection(
     detections: Sequence[ImageDetections],
     *,
     category_ids: Sequence[int],
-    max_dets: tuple[int, int, int] = (1, 10, 100),
+    max_dets: tuple[int, int, int] = MAX_DETS,
+    tables: MatchTables | None = None,
 ) -> DetectionEval:
     """COCO bbox evaluation of ``detections`` against ``targets``, identical to pycocotools' COCOeval.
 
     Images without annotations count (their detections are false positives); crowd annotations
     match without counting as misses; detections of categories outside ``category_ids`` are
     ignored, as COCOeval ignores them. Images without an ``ImageDetections`` have no detections.
+    ``tables``: the match tables of these same images, already built (the streaming evaluator
+    merges them batch by batch), instead of building them on first use.
     """
     if not category_ids:
         raise DataError("category_ids is empty; pass the dataset's COCO category ids")
@@ -216,6 +223,9 @@ def evaluate_detection(
     gt = coco_ground_truth(targets, category_ids=cats)
     dt = coco_detections(detections)
     precision, recall = _run_engine(gt, dt, image_ids=image_ids, category_ids=cats, max_dets=max_dets)
+    if tables is not None and (tables.image_ids != image_ids or tables.category_ids != cats
+                               or tables.max_dets != tuple(int(m) for m in max_dets)):
+        raise ValueError("the match tables given were built on other images, categories or max_dets")
     return DetectionEval(
         stats=summarize(precision, recall),
         per_class=_per_class(precision, recall, cats),
@@ -227,6 +237,7 @@ def evaluate_detection(
         input_image_ids=[int(t.image_id) for t in targets],
         _targets=list(targets),
         _detections=list(detections),
+        _tables=tables,
     )
 
 
@@ -236,12 +247,26 @@ def consistency_eval(
     *,
     category_ids: Sequence[int],
     score_threshold: float = 0.5,
+    tables: MatchTables | None = None,
 ) -> DetectionEval:
     """COCO evaluation of corrupted detections against the same model's clean detections as ground truth.
 
-    Clean detections with score ≥ ``score_threshold`` become pseudo ground truth (not crowd, area =
-    box area); ``.stats["map"]`` is the consistency AP, and ``.replicates`` bootstraps it. Needs no
-    labels. An image without clean detections above the threshold contributes only false positives.
+    Clean detections with score ≥ ``score_threshold`` become pseudo ground truth (``pseudo_targets``);
+    ``.stats["map"]`` is the consistency AP, and ``.replicates`` bootstraps it. Needs no labels. An
+    image without clean detections above the threshold contributes only false positives.
+    ``tables``: the match tables of these images, already built (as in ``evaluate_detection``).
+    """
+    pseudo = pseudo_targets(clean, corrupted, score_threshold=score_threshold)
+    return evaluate_detection(pseudo, list(corrupted), category_ids=category_ids, tables=tables)
+
+
+def pseudo_targets(
+    clean: Sequence[ImageDetections], corrupted: Sequence[ImageDetections], *, score_threshold: float = 0.5
+) -> list[ImageTargets]:
+    """A model's clean detections as the ground truth of its corrupted ones (the consistency metrics' reference).
+
+    Detections with score ≥ ``score_threshold`` become boxes (not crowd, area = box area), in ``clean``'s
+    order; corrupted detections of an image without clean ones are refused.
     """
     pseudo = []
     for d in clean:
@@ -253,7 +278,7 @@ def consistency_eval(
     missing = sorted({d.image_id for d in corrupted} - known)
     if missing:
         raise DataError(f"corrupted detections of images without clean detections (first: {missing[:5]})")
-    return evaluate_detection(pseudo, list(corrupted), category_ids=category_ids)
+    return pseudo
 
 
 class DetectionUnit:
@@ -263,6 +288,8 @@ class DetectionUnit:
     clean detections, the reference of the stability metrics; ``operating_point`` the model's score
     thresholds for the metrics at the operating point (None: chosen by max F1 on this unit's own
     images). Each COCO evaluation runs once, on first use, and serves every metric's value and replicates.
+    ``tables`` / ``consistency_tables``: the match tables of the two evaluations when already built
+    (streamed while the run executed), so they are not built again.
     """
 
     task = "detection"
@@ -275,8 +302,11 @@ class DetectionUnit:
         targets: Sequence[ImageTargets] | None = None,
         clean: Sequence[ImageDetections] | None = None,
         operating_point: OperatingPoint | None = None,
+        tables: MatchTables | None = None,
+        consistency_tables: MatchTables | None = None,
     ) -> None:
         self.operating_point = operating_point
+        self.tables, self.consistency_tables = tables, consistency_tables
         self.detections = list(detections)
         self.category_ids = sorted(int(c) for c in set(category_ids))
         self.targets = None if targets is None else list(targets)
@@ -291,14 +321,15 @@ class DetectionUnit:
         """The COCO evaluation against the ground truth."""
         if self.targets is None:
             raise DataError("detection metrics against ground truth need labelled images; this unit has none")
-        return evaluate_detection(self.targets, self.detections, category_ids=self.category_ids)
+        return evaluate_detection(self.targets, self.detections, category_ids=self.category_ids, tables=self.tables)
 
     @cached_property
     def consistency(self) -> DetectionEval:
         """The COCO evaluation against the model's own clean detections (label-free)."""
         if self.clean is None:
             raise DataError("consistency needs the model's clean detections of the same images")
-        return consistency_eval(self.clean, self.detections, category_ids=self.category_ids)
+        return consistency_eval(self.clean, self.detections, category_ids=self.category_ids,
+                                tables=self.consistency_tables)
 
     def value(self, metric: str, class_id: int | None = None) -> float | None:
         return _row(metric).measure(self, class_id)
