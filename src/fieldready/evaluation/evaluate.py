@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.evaluation.metrics.classification import ClassificationUnit
+from fieldready.evaluation.metrics.coco_format import coco_ground_truth
 from fieldready.evaluation.metrics.confusion import detection_confusion
 from fieldready.evaluation.metrics.detection import DetectionUnit
 from fieldready.evaluation.metrics.match_tables import MatchTables, merge_match_tables
@@ -155,8 +156,15 @@ def evaluate(
         all_ids = sorted(r.image_id for r in plan.dataset.records)
         streamed_tables = streamed.tables if streamed is not None else {}
         streamed_consistency = streamed.consistency if streamed is not None else {}
+        shared_truth: dict[str, Any] | None = None  # the COCO dict of the dataset's own boxes, built once
         for point in plan.points:
             targets = targets_of(plan, store, point.key) if labelled else None
+            ground_truth = None
+            if targets is not None and point.key != CLEAN and point.geometric:  # boxes this point moved
+                ground_truth = coco_ground_truth(targets, category_ids=cats)
+            elif targets is not None:
+                shared_truth = shared_truth or coco_ground_truth(targets, category_ids=cats)
+                ground_truth = shared_truth
             for model in plan.models:
                 detections = detections_of(store.predictions(model.name, point.key))
                 if point.key == CLEAN:
@@ -166,7 +174,8 @@ def evaluate(
                 unit = DetectionUnit(detections, category_ids=category_ids, targets=targets,
                                      clean=clean_detections[model.name], operating_point=operating.get(model.name),
                                      tables=_covering(streamed_tables.get(key), all_ids, cats) if labelled else None,
-                                     consistency_tables=_covering(streamed_consistency.get(key), clean_ids[model.name], cats))
+                                     consistency_tables=_covering(streamed_consistency.get(key), clean_ids[model.name], cats),
+                                     ground_truth=ground_truth)
                 if point.key == CLEAN:  # the operating point is chosen once, on the clean images
                     tables = unit.coco.match_tables() if labelled else None
                     declared = getattr(model.spec, "operating_point", None)

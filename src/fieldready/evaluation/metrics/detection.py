@@ -204,6 +204,7 @@ def evaluate_detection(
     category_ids: Sequence[int],
     max_dets: tuple[int, int, int] = MAX_DETS,
     tables: MatchTables | None = None,
+    ground_truth: dict[str, Any] | None = None,
 ) -> DetectionEval:
     """COCO bbox evaluation of ``detections`` against ``targets``, identical to pycocotools' COCOeval.
 
@@ -211,7 +212,9 @@ def evaluate_detection(
     match without counting as misses; detections of categories outside ``category_ids`` are
     ignored, as COCOeval ignores them. Images without an ``ImageDetections`` have no detections.
     ``tables``: the match tables of these same images, already built (the streaming evaluator
-    merges them batch by batch), instead of building them on first use.
+    merges them batch by batch), instead of building them on first use. ``ground_truth``:
+    ``coco_ground_truth(targets, category_ids=...)`` when already built (one per image set, shared by
+    every model and point evaluated on it; the engine only marks its annotations' ``ignore`` flag).
     """
     if not category_ids:
         raise DataError("category_ids is empty; pass the dataset's COCO category ids")
@@ -220,7 +223,7 @@ def evaluate_detection(
     check_image_sets(targets, detections)
     cats = sorted(int(c) for c in set(category_ids))
     image_ids = sorted(int(t.image_id) for t in targets)
-    gt = coco_ground_truth(targets, category_ids=cats)
+    gt = coco_ground_truth(targets, category_ids=cats) if ground_truth is None else ground_truth
     dt = coco_detections(detections)
     precision, recall = _run_engine(gt, dt, image_ids=image_ids, category_ids=cats, max_dets=max_dets)
     if tables is not None and (tables.image_ids != image_ids or tables.category_ids != cats
@@ -289,7 +292,8 @@ class DetectionUnit:
     thresholds for the metrics at the operating point (None: chosen by max F1 on this unit's own
     images). Each COCO evaluation runs once, on first use, and serves every metric's value and replicates.
     ``tables`` / ``consistency_tables``: the match tables of the two evaluations when already built
-    (streamed while the run executed), so they are not built again.
+    (streamed while the run executed), so they are not built again; ``ground_truth``: the COCO dict of
+    ``targets`` when already built (``evaluate_detection``).
     """
 
     task = "detection"
@@ -304,9 +308,10 @@ class DetectionUnit:
         operating_point: OperatingPoint | None = None,
         tables: MatchTables | None = None,
         consistency_tables: MatchTables | None = None,
+        ground_truth: dict[str, Any] | None = None,
     ) -> None:
         self.operating_point = operating_point
-        self.tables, self.consistency_tables = tables, consistency_tables
+        self.tables, self.consistency_tables, self.ground_truth = tables, consistency_tables, ground_truth
         self.detections = list(detections)
         self.category_ids = sorted(int(c) for c in set(category_ids))
         self.targets = None if targets is None else list(targets)
@@ -321,7 +326,8 @@ class DetectionUnit:
         """The COCO evaluation against the ground truth."""
         if self.targets is None:
             raise DataError("detection metrics against ground truth need labelled images; this unit has none")
-        return evaluate_detection(self.targets, self.detections, category_ids=self.category_ids, tables=self.tables)
+        return evaluate_detection(self.targets, self.detections, category_ids=self.category_ids, tables=self.tables,
+                                  ground_truth=self.ground_truth)
 
     @cached_property
     def consistency(self) -> DetectionEval:
