@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from fieldready import __version__, corruptions
 from fieldready.cli import cli
 from fieldready.errors import DataError, PlanError
-from fieldready.execution.ray_executor import BatchWorker, _Feed, actor_layout, cuda_batch_size, package
+from fieldready.execution.ray_executor import BatchWorker, _Feed, actor_layout, cuda_batch_size, package, sweep_folders
 from fieldready.execution.runner import batches
 from fieldready.execution.store import ResultStore
 from fieldready.plan import compile_plan
@@ -53,13 +54,23 @@ def load(flag="", delay=0.0):
 
 
 @pytest.fixture(scope="module")
-def cluster() -> str:
-    """A local Ray cluster of 2 CPUs for the module; its GCS address."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+def worker_temp() -> Path:
+    """The TMPDIR of the module's Ray workers: its own folder, so a test can see what they leave there."""
+    return Path(tempfile.mkdtemp(prefix="frtest-ray-"))  # short: not inside pytest's long tmp paths
+
+
+@pytest.fixture(scope="module")
+def cluster(worker_temp: Path) -> str:
+    """A local Ray cluster of 2 CPUs for the module (its workers' TMPDIR ``worker_temp``); its GCS address."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TMPDIR", str(worker_temp))  # inherited by the cluster's processes, not by this one's tempfile
+        env.setenv("RAY_TMPDIR", "/tmp")  # Ray's own session files stay where they always are
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+        shutil.rmtree(worker_temp, ignore_errors=True)
 
 
 def _project(root: Path, options: str, *, n_images: int = 8) -> Path:
@@ -109,6 +120,38 @@ def test_ray_gives_the_local_numbers_and_a_dead_actor_is_retried(cluster: str, t
     assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")  # every prediction, bit for bit
     plan = compile_plan(load_spec(spec))
     assert len(_stored(tmp_path / "ray")) == len(plan.units) * len(plan.dataset.records)
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["completed", "killed-worker"])
+def test_a_ray_run_leaves_no_folders_in_the_workers_temp_dir(cluster: str, worker_temp: Path, tmp_path: Path,
+                                                             kill: bool) -> None:
+    spec = _project(tmp_path / "p", f"{{flag: '{tmp_path / 'died'}'}}" if kill else "{delay: 0.0}", n_images=4)
+    _run(spec, tmp_path / "run", "--executor", "ray")
+    assert (tmp_path / "died.flag").exists() == kill  # with kill, an actor died mid-batch and was replaced
+    assert sorted(p.name for p in worker_temp.iterdir() if p.name.startswith("fieldready")) == []
+
+
+def test_sweep_deletes_the_folders_of_dead_actors_and_of_one_run(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    names = [f"fieldready-ray-aaa-{dead.pid}-x1", f"fieldready-ray-aaa-{os.getpid()}-x2",
+             f"fieldready-ray-bbb-{os.getpid()}-x3", "fieldready-ray-k4p1x", "other"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.pt").write_bytes(b"model")
+    assert [p.name for p in sweep_folders(tmp_path)] == [names[0]]  # its process is gone
+    assert [p.name for p in sweep_folders(tmp_path, run="bbb")] == [names[2]]  # the run has ended
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:2] + names[3:])
+
+
+def test_a_closed_worker_leaves_no_folder(tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    plan = compile_plan(load_spec(spec))
+    worker = BatchWorker(plan, package(plan), __version__, ["model-a"], "cpu", 1, "r1")
+    folder = worker.folder
+    assert folder.is_dir() and folder.name.startswith(f"fieldready-ray-r1-{os.getpid()}-")
+    worker.close()
+    assert not folder.exists()
 
 
 def test_killed_ray_driver_resumes(cluster: str, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,13 @@ from fieldready.plan import TestPlan
 from fieldready.plan.plan import model_entry, option_files, plugin_entry
 from fieldready.usercode import UserCodeError, load_plugin, source_files
 
-__all__ = ["execute_ray", "require_ray", "package", "unpack", "cuda_batch_size", "actor_layout"]
+__all__ = ["execute_ray", "require_ray", "package", "unpack", "cuda_batch_size", "actor_layout", "sweep_folders"]
 
 _IN_FLIGHT = 2  # batches queued per actor: the next one starts while the driver commits the last
 _RETRIES = 3  # restarts of a dead actor, and retries of its batch
 _COPIES = 32  # float32 copies of an image a CUDA batch may hold at once (decoded, corrupted, activations)
 _MAX_BATCH = 256
+_FOLDER = "fieldready-ray-"  # an actor's folder: fieldready-ray-<run>-<pid>-<random>, in its node's temp dir
 
 
 def require_ray() -> Any:
@@ -123,15 +125,47 @@ def _mirror(folder: Path, path: Path) -> Path:
     return folder / path.relative_to(path.anchor)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def sweep_folders(temp: Path, *, run: str | None = None) -> list[Path]:
+    """Delete the actor folders in ``temp`` of ``run`` (all of them), or of every run whose actor process is gone.
+
+    A killed actor cannot delete its own folder: the actor that replaces it on a node sweeps the dead
+    ones, and the driver sweeps its run's when the run ends. The owner's pid is in the folder's name,
+    so a folder being created is never taken for a dead one. Returns the folders deleted.
+    """
+    gone = []
+    for folder in Path(temp).glob(f"{_FOLDER}*"):
+        parts = folder.name[len(_FOLDER):].split("-")
+        if len(parts) != 3 or not parts[1].isdigit() or not folder.is_dir() or folder.is_symlink():
+            continue
+        if parts[0] == run if run is not None else not _alive(int(parts[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
+
+
 class BatchWorker:
     """A Ray actor's state: the shipped plan and files in its own folder, its models loaded once, its device."""
 
     def __init__(self, plan: TestPlan, bundle: dict[str, bytes], version: str, models: list[str], device: str,
-                 threads: int) -> None:
+                 threads: int, run: str = "") -> None:
         # A fieldready error here is kept and raised by ``run``: an actor whose constructor raises
         # would be restarted in vain, and Ray reports it as a death, not as the error it was.
         self.error: FieldreadyError | None = None
-        self.folder = Path(tempfile.mkdtemp(prefix="fieldready-ray-"))
+        sweep_folders(Path(tempfile.gettempdir()))  # those of actors that died on this node (killed, or restarted)
+        # Owned by the actor: deleted by ``close``, or when the actor's process exits normally.
+        self._temp = tempfile.TemporaryDirectory(prefix=f"{_FOLDER}{run or uuid.uuid4().hex[:12]}-{os.getpid()}-",
+                                                 ignore_cleanup_errors=True)
+        self.folder = Path(self._temp.name)
         self.size = plan.batch_size
         try:
             self._load(plan, bundle, version, models, device, threads)
@@ -187,9 +221,13 @@ class BatchWorker:
         return sorted(str(getattr(m, "__file__", "")) for name, m in list(sys.modules.items())
                       if name.startswith("_fieldready_user_") and str(getattr(m, "__file__", "")).startswith(str(self.folder)))
 
+    def home(self) -> str:
+        """This actor's folder (the driver sweeps its run's folders there when the run ends)."""
+        return str(self.folder)
+
     def close(self) -> None:
         """Delete the folder the shipped files were written to."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._temp.cleanup()
 
     def run(self, key: str, image_ids: list[int], models: list[str],
             images: list[bytes] | None = None) -> tuple[str, list, list, float]:
@@ -327,10 +365,12 @@ def execute_ray(
     gpu = resources.get("num_gpus", 0) > 0
     remote = ray.remote(BatchWorker).options(max_restarts=_RETRIES, max_task_retries=_RETRIES, **resources)
     shared_plan, shared_bundle = ray.put(plan), ray.put(bundle)  # once in the object store, not once per actor
+    run = uuid.uuid4().hex[:12]  # names this run's actor folders, so the driver can sweep them at the end
     actors = [
-        remote.remote(shared_plan, shared_bundle, __version__, models, "cuda" if gpu else "cpu", chosen.torch)
+        remote.remote(shared_plan, shared_bundle, __version__, models, "cuda" if gpu else "cpu", chosen.torch, run)
         for _ in range(count)
     ]
+    temps = {Path(tempfile.gettempdir())}
     bar = progress_bar(plan, work, len(models), progress=progress)
     feed = _Feed(work.batches)
     in_flight: dict[Any, tuple[Any, Batch]] = {}
@@ -338,6 +378,7 @@ def execute_ray(
     start = time.perf_counter()
     try:
         sizes = {actor: size for actor, size in zip(actors, _results(ray, [a.batch_size.remote() for a in actors]))}
+        temps |= {Path(home).parent for home in _results(ray, [a.home.remote() for a in actors])}
         for actor in actors:
             for _ in range(_IN_FLIGHT):
                 _submit(actor, sizes[actor], feed, in_flight, work.missing)
@@ -359,12 +400,14 @@ def execute_ray(
         bar.close()
         try:
             ray.get([a.close.remote() for a in actors], timeout=10)
-        except Exception:  # noqa: BLE001 — a dead actor's folder is left in its node's temp dir
+        except Exception:  # noqa: BLE001 — a dead actor's folder is swept below, or by the next actor on its node
             pass
         for actor in actors:
             ray.kill(actor)
         if started:
-            ray.shutdown()
+            ray.shutdown()  # a local cluster: its workers have stopped, so nothing writes into the folders swept next
+        for temp in temps:  # on a local cluster the actors' temp dirs are this machine's; elsewhere nothing matches
+            sweep_folders(temp, run=run)
     return RunStats(computed, work.resumed, time.perf_counter() - start, "ray:" + ("cuda" if gpu else "cpu"))
 
 
