@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fieldready.data.paths import outside_hint, within
 from fieldready.data.types import Dataset, ImageRecord, ImageTargets
 from fieldready.errors import DataError
 
@@ -73,7 +74,9 @@ def load_coco(annotations: Path, images: Path) -> Dataset:
             raise DataError(f"{where}: {_missing_or_bad(img, 'file_name', 'a non-empty string')}")
         width = _integer(img, "width", where, positive=True)
         height = _integer(img, "height", where, positive=True)
-        path = Path(images) / name
+        path = within(images, name)
+        if path is None:
+            raise DataError(f"{where}: file_name {outside_hint(name, images)}")
         if not path.is_file():
             raise DataError(f"{path}: image listed in {annotations} (images[{i}], id {image_id}) not found")
         records.append(ImageRecord(image_id, str(path), width, height, source=str(annotations)))

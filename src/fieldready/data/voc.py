@@ -2,7 +2,9 @@
 
 - One ``.xml`` file per image, sorted by path; image ids are 1..N in that order. The image is the
   file ``<filename>`` names in the images folder or, without ``<filename>``, the image with the XML's
-  own name. Images without an XML file are not part of the dataset.
+  own name. Images without an XML file are not part of the dataset. A ``<filename>`` that is absolute
+  or leads out of the images folder with ``..`` is refused (``paths.within``); ``<path>`` (the
+  annotator's own absolute path) and ``<folder>`` are not read.
 - ``<size>`` gives the width and height, checked against the decoded image (EXIF orientation
   applied) when it is read, as COCO's are; without ``<size>`` they are read from the image.
 - Boxes: ``bndbox`` ``xmin ymin xmax ymax`` are 1-based, inclusive pixel indices. As Detectron2's VOC
@@ -32,6 +34,7 @@ from xml.parsers import expat
 import numpy as np
 
 from fieldready.data.decode import image_size
+from fieldready.data.paths import outside_hint, within
 from fieldready.data.types import IMAGE_SUFFIXES, Dataset, ImageRecord, ImageTargets
 from fieldready.errors import DataError
 
@@ -270,7 +273,9 @@ def _number(text: str) -> float | None:
 def _image(images: Path, rel: Path, filename: str, where: str) -> Path:
     """The image an XML file describes: ``<filename>`` in ``images``, else the image named like the XML."""
     if filename:
-        path = images / filename
+        path = within(images, filename)
+        if path is None:
+            raise DataError(f"{where}: <filename> {outside_hint(filename, images)}")
         if path.is_file():
             return path
         if not Path(filename).suffix:

@@ -7,8 +7,10 @@ Read the way Ultralytics reads them (``ultralytics/data/utils.py``: ``check_det_
   ``nc`` the classes are ``class_0``...), the split (``val`` by default, ``validation`` accepted),
   an optional ``path`` root. A split is an image folder (searched recursively), a ``.txt`` list of
   image paths, or a list of those; relative entries are relative to ``path``, and a relative
-  ``path`` (or none) is relative to the data.yaml's own folder. Read with the spec's screened YAML
-  reader: no tags, anchors or aliases, 64 KiB at most.
+  ``path`` (or none) is relative to the data.yaml's own folder. A ``.txt`` list's entries are
+  relative to the list's folder (or absolute) and must lie inside the dataset root: an entry outside
+  it, absolute or leading out with ``..``, is refused (Ultralytics would read it). Read with the
+  spec's screened YAML reader: no tags, anchors or aliases, 64 KiB at most.
 - Label files: the image path with its last ``/images/`` replaced by ``/labels/`` and its suffix by
   ``.txt``; an image without one has no objects. A line is ``class cx cy w h`` normalised to
   [0, 1] (within Ultralytics' tolerance of 0.01), or a polygon ``class x1 y1 x2 y2 ...``
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from fieldready.data.decode import image_size
+from fieldready.data.paths import outside_hint
 from fieldready.data.types import IMAGE_SUFFIXES, Dataset, ImageRecord, ImageTargets
 from fieldready.errors import DataError, SpecError
 from fieldready.yaml_positions import MAX_BYTES, load_located
@@ -199,7 +202,7 @@ def _split_images(located: Any, data_yaml: Path, split: str) -> tuple[list[Path]
         elif target.is_file() and target.suffix.lower() in IMAGE_SUFFIXES:
             listed = [(str(target), str(located.file))]
         elif target.is_file():
-            listed = _image_list(target)
+            listed = _image_list(target, root)
             lists.append(target)
         else:
             raise _error(located, keypath, f"{entry!r}: no such folder or file ({target}); paths are relative to {root}")
@@ -242,17 +245,25 @@ def _root(located: Any, data_yaml: Path) -> Path:
     return (root if root.is_absolute() else data_yaml.parent / root).resolve()
 
 
-def _image_list(path: Path) -> list[tuple[str, str]]:
-    """Images named by a .txt list, one per line, relative to the list's folder; each must exist."""
+def _image_list(path: Path, root: Path) -> list[tuple[str, str]]:
+    """Images named by a .txt list, one per line, relative to the list's folder; each must exist inside ``root``.
+
+    An entry outside the dataset root (absolute, or leading out of it with ``..``) is refused: the list
+    comes with the data and must not make a run read files elsewhere. Absolute paths inside the root
+    are accepted, as Ultralytics lists often hold them.
+    """
     lines = _text(path, what="image list").split("\n")
     out: list[tuple[str, str]] = []
+    top = os.path.normpath(root)
     for lineno, line in enumerate(lines, 1):
         entry = line.strip()
         if not entry:
             continue
+        where = f"{path}:{lineno}"
         image = Path(entry).expanduser()
         image = image if image.is_absolute() else path.parent / (entry[2:] if entry.startswith("./") else entry)
-        where = f"{path}:{lineno}"
+        if os.path.commonpath([top, os.path.normpath(image)]) != top:
+            raise DataError(f"{where}: {outside_hint(entry, root, absolute_inside=True)}")
         if image.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(f"{where}: {entry!r} is not an image fieldready reads ({', '.join(IMAGE_SUFFIXES)})")
         if not image.is_file():
