@@ -77,3 +77,28 @@ def test_two_dimensional_shift() -> None:
 def test_weighted_quantiles() -> None:
     assert weighted_quantiles(np.array([3.0, 1.0, 2.0]), np.array([1.0, 1.0, 2.0])) == [1.0, 2.0, 3.0]
     assert weighted_quantiles(np.array([1.0]), np.array([0.0])) == []
+
+
+def test_exceedance_pvalue_matches_simulated_clean_production() -> None:
+    # Reference and production from one population: the share of draws with at least x frames beyond the
+    # reference's 8th largest value must match the beta-binomial tail, whatever the distribution; beyond
+    # its 95th percentile (a little higher, interpolated), the tail is conservative.
+    from fieldready.profile.mixture import exceedance_pvalue
+
+    rng = np.random.default_rng(5)
+    m, n, trials = 160, 400, 4000
+    counts, at_percentile = np.empty(trials, int), np.empty(trials, int)
+    for t in range(trials):
+        reference = rng.lognormal(0, 1, m)
+        production = rng.lognormal(0, 1, n)
+        counts[t] = int((production > np.sort(reference)[m - 9]).sum())  # 8 reference values beyond
+        threshold = np.percentile(reference, 95)
+        assert int((reference > threshold).sum()) == 8
+        at_percentile[t] = int((production > threshold).sum())
+    for x in (25, 30, 35, 40):
+        assert exceedance_pvalue(x, n, 8, m) == pytest.approx(np.mean(counts >= x), abs=0.015)
+        assert exceedance_pvalue(x, n, 8, m) >= np.mean(at_percentile >= x) - 0.01
+    assert exceedance_pvalue(0, n, 8, m) == 1.0
+    assert 0.0 <= exceedance_pvalue(400, n, 8, m) < 1e-12
+    # the threshold's own uncertainty: far wider than a binomial count at 5 % (sd 4.4 frames)
+    assert np.mean(counts >= 35) > 0.05

@@ -219,3 +219,34 @@ def test_frames_with_a_colour_cast_are_not_counted_as_underexposed() -> None:
     assert warm.frequency == pytest.approx(0.3, abs=0.03)
     assert dark.frequency < 0.03
     assert "colour cast" in profiles["exposure"].note
+
+
+def _wide(i: int, rng: np.random.Generator, *, blur_add: float = 0.0) -> Measurement:
+    """A frame from scenes whose blur varies so widely that no blur on the mixture's grid (≤ 8 px) leaves their range."""
+    blur0 = float(np.exp(rng.normal(0.0, 1.4)))
+    return Measurement(
+        name=f"w{i}", kind="lossless", width=128, height=128, scale=1.0, blur=math.sqrt(blur0**2 + blur_add**2),
+        noise=0.004, jpeg_quality=None, luminance=0.2, contrast=0.3, chroma_r=0.0, chroma_b=0.0, haze=0.1,
+    )
+
+
+def test_an_excess_the_mixture_cannot_follow_is_counted_when_clean_frames_would_rarely_show_it() -> None:
+    # 15 % of the frames blurred by 14–18 px: beyond the reference's range, but past the mixture's grid;
+    # the count of frames beyond is far more than two finite sets of clean frames show (exceedance test).
+    rng = np.random.default_rng(6)
+    reference = [_wide(i, rng) for i in range(300)]
+    production = [_wide(i, rng, blur_add=float(rng.uniform(14, 18)) if i < 60 else 0.0) for i in range(400)]
+    side = profile_quantities(production, reference)["blur"].sides[0]
+    assert side.method == "tail" and not side.gain >= 6
+    assert side.frequency == pytest.approx(0.15, abs=0.04)
+    assert 12 <= side.severity[1] <= 20
+
+
+def test_clean_frames_get_no_condition_from_the_count() -> None:
+    # the same scenes without the blur, over several draws: no side is taken from the count alone
+    for seed in range(5):
+        rng = np.random.default_rng(20 + seed)
+        reference = [_wide(i, rng) for i in range(300)]
+        production = [_wide(i, rng) for i in range(400)]
+        profiles = profile_quantities(production, reference)
+        assert not [sp.side.name for k, qp in profiles.items() for sp in qp.sides if k not in ("jpeg", "haze") and sp.method == "tail"]

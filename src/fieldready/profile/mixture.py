@@ -14,7 +14,9 @@ one side of the grid are that condition's severity distribution. A side counts o
 it costs the fit at least ``MIN_GAIN`` in log-likelihood, and only shifts that move the reference's
 median out of its own 5th–95th percentile range are on the grid: smaller ones cannot be told from
 scene content, and a mixture would use them to absorb the sampling differences of two finite sets.
-``suggest`` takes the severities from here and counts frames for the frequency. Pure NumPy.
+``suggest`` takes the severities from here and counts frames for the frequency.
+``exceedance_pvalue`` is the count's own significance (distribution-free), for conditions the
+grid cannot follow but the count of frames beyond the reference's range plainly shows. Pure NumPy.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampleDensity", "ShiftModel", "MixtureFit", "fit_shift_mixture", "weighted_quantiles", "MIN_GAIN"]
+__all__ = ["SampleDensity", "ShiftModel", "MixtureFit", "fit_shift_mixture", "weighted_quantiles", "exceedance_pvalue", "MIN_GAIN"]
 
 DETECTABLE = 95.0  # a shift must move the reference's median past this percentile of it
 # Log-likelihood a side (or a support point) must add to be kept. Deliberately above the χ² value of
@@ -221,3 +223,33 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float,
         return []
     cum = np.cumsum(w) / total
     return [float(v[min(int(np.searchsorted(cum, q)), len(v) - 1)]) for q in qs]
+
+
+def exceedance_pvalue(exceed: int, n: int, reference_beyond: int, m: int) -> float:
+    """P(at least ``exceed`` of ``n`` production values lie beyond a threshold that ``reference_beyond`` of ``m`` reference values pass).
+
+    The chance that clean production, drawn from the reference's population, shows that many frames
+    beyond its range — exact and distribution-free, whatever the scenes: the population's share
+    beyond the reference's (m − r)-th order statistic is Beta(r + 1, m − r), so the count is
+    beta-binomial (the exceedance statistic). It accounts for both sets being finite, which a
+    binomial test against the reference's 5 % would not: with 160 reference images the threshold
+    itself leaves 3–9 % of the population beyond it.
+
+    >>> round(exceedance_pvalue(20, 400, 8, 160), 2)  # 5 % beyond, as expected
+    0.6
+    >>> exceedance_pvalue(60, 400, 8, 160) < 1e-3  # 15 % beyond
+    True
+    """
+    a, b = reference_beyond + 1, m - reference_beyond
+    if exceed <= 0 or n <= 0:
+        return 1.0
+    if b <= 0 or exceed > n:
+        return 1.0 if b <= 0 else 0.0
+    x = np.arange(exceed, n + 1, dtype=np.float64)
+    lgamma = np.vectorize(math.lgamma)
+    log_pmf = (
+        math.lgamma(n + 1) - lgamma(x + 1) - lgamma(n - x + 1)
+        + lgamma(x + a) + lgamma(n - x + b) - math.lgamma(n + a + b)
+        - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+    )  # fmt: skip
+    return float(min(1.0, np.exp(log_pmf).sum()))

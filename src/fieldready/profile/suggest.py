@@ -38,7 +38,7 @@ import numpy as np
 from fieldready.corruptions import get
 from fieldready.profile import estimators as est
 from fieldready.profile.measure import Measurement
-from fieldready.profile.mixture import MIN_GAIN, SampleDensity, ShiftModel, fit_shift_mixture, weighted_quantiles
+from fieldready.profile.mixture import MIN_GAIN, SampleDensity, ShiftModel, exceedance_pvalue, fit_shift_mixture, weighted_quantiles
 
 __all__ = [
     "QUANTITIES",
@@ -58,6 +58,10 @@ UPPER, LOWER = 95.0, 5.0  # the reference's normal range, in percentiles
 _MIN_FREQUENCY = 0.01  # a measured condition below this share is not suggested
 _JPEG_TOLERANCE = 5.0  # quality steps below the reference's 5th percentile before a frame counts as compressed
 _MIN_POWER = 0.75  # (π − q) is never taken below this: the count beyond is raised by at most a third
+# A side the mixture does not find still counts when clean production would show as many frames beyond
+# the reference's range less often than this (the exceedance test: exact for any scenes, both sets finite).
+# Over the eight measured sides, a clean production gets a condition from the count about 1 time in 125.
+COUNT_ALPHA = 1e-3
 # Severities strong enough to be a condition whatever the scenes (catalogue-mild and beyond): kept on
 # the grid even when the reference's range is wider than them. How bright and how contrasted a scene is
 # varies over very different scenes as much as these conditions do: a 0.4× contrast then lands beyond
@@ -139,6 +143,9 @@ class SideProfile:
     severity: list[float]  # suggested severities, mild to severe (10th/50th/90th percentiles), in the corruption's unit
     method: str = "mixture"  # or "tail"
     gain: float = math.nan  # log-likelihood the side adds to the mixture
+    power: float = math.nan  # π: share of frames with the fitted condition that land beyond the threshold
+    weight: float = math.nan  # the mixture's weight on this side
+    hidden_weight: float = math.nan  # of which on severities kept only for their strength (inside the reference's range)
 
     @property
     def flagged(self) -> np.ndarray:
@@ -249,19 +256,24 @@ def _tail(side: Side, prod: np.ndarray, ref: np.ndarray, key: str, exclude: np.n
     return threshold, float(beyond.sum() / measurable.sum()), q, beyond, float(ok.sum() / measurable.sum())
 
 
-def _tail_side(side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarray, key: str) -> SideProfile:
-    """A side judged by its tail alone: frequency = the excess share beyond, severities from those frames."""
-    threshold, p, q, beyond, _ = _tail(side, prod, ref, key, None)
-    f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
-    values = severity[beyond]
+def _tail_severities(side: Side, values: np.ndarray, q: float, f: float, n: int) -> list[float]:
+    """Severities (10th/50th/90th percentiles, mild to severe) of the frames beyond, the mildest
+    ``q·(1 − f)·n`` of them — where the reference-like frames beyond fall — set aside."""
     values = values[np.isfinite(values)]
-    # The mildest frames beyond are where the reference-like ones fall: set their expected number aside.
-    expected_clean = int(round(q * (1.0 - f) * np.isfinite(prod).sum()))
+    expected_clean = int(round(q * (1.0 - f) * n))
     order = np.sort(values) if side.direction > 0 else np.sort(values)[::-1]
     kept = order[min(expected_clean, max(len(order) - 1, 0)) :] if len(order) else order
     quantiles = [float(v) for v in np.percentile(kept, [10, 50, 90])] if len(kept) else []
     if side.direction < 0:
         quantiles.reverse()
+    return quantiles
+
+
+def _tail_side(side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarray, key: str) -> SideProfile:
+    """A side judged by its tail alone: frequency = the excess share beyond, severities from those frames."""
+    threshold, p, q, beyond, _ = _tail(side, prod, ref, key, None)
+    f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
+    quantiles = _tail_severities(side, severity[beyond], q, f, int(np.isfinite(prod).sum()))
     return SideProfile(side, threshold, p, q, f, beyond, beyond.astype(np.float64), quantiles, "tail")
 
 
@@ -318,6 +330,15 @@ def _raw_of_fit(key: str, y: np.ndarray, typical: dict[str, float]) -> np.ndarra
     raise KeyError(key)
 
 
+def _count_significant(beyond: np.ndarray, prod: np.ndarray, ref: np.ndarray, q: float, threshold: float) -> bool:
+    """Whether clean production would show this many frames beyond the threshold less often than ``COUNT_ALPHA``."""
+    m = int(np.isfinite(ref).sum())
+    if not math.isfinite(threshold) or m < 2:
+        return False
+    n = int(np.isfinite(prod).sum())  # every measured frame is a draw; one left out (a cast, a JPEG) is not beyond
+    return exceedance_pvalue(int(beyond.sum()), n, int(round(q * m)), m) < COUNT_ALPHA
+
+
 def _beyond(values: np.ndarray, threshold: float, direction: int) -> np.ndarray:
     return values > threshold if direction > 0 else values < threshold
 
@@ -330,6 +351,7 @@ def _mixture_sides(
     ref: np.ndarray,
     exclude: np.ndarray | None,
     typical: dict[str, float],
+    values: np.ndarray,
 ) -> list[SideProfile]:
     """The sides of a quantity: frequency from the share beyond the reference's range, severities from the mixture.
 
@@ -380,16 +402,23 @@ def _mixture_sides(
             membership[usable] = fit.membership(model, s.direction)
         side_weight = fit.frequency(model, s.direction) if fit is not None and model is not None else 0.0
         hidden_weight = float(fit.weights[1:][(model.sides == s.direction) & hidden].sum()) if fit is not None and model is not None else 0.0
+        method = "mixture"
         if fit is not None and gain >= MIN_GAIN and hidden_weight > 0.5 * side_weight:
             f = side_weight  # the condition stays mostly inside the reference's range, where no count sees it: its weight
         elif fit is not None and gain >= MIN_GAIN:
             f = max(0.0, (p - q) / max(power - q, _MIN_POWER)) if p > q else 0.0
+        elif p > q and _count_significant(beyond, prod, ref, q, threshold):
+            # the count plainly shows the condition where the grid cannot follow it (a shift the 2-D grid
+            # leaves out, severities between its points): the excess share, severities from the frames beyond
+            f = (p - q) / (1.0 - q)
+            severity = _tail_severities(s, values[beyond], q, f, int(np.isfinite(prod).sum()))
+            method = "tail"
         else:
             f = 0.0  # no shifted component the data needs: an excess beyond is the sampling noise of two sets
         f = min(f, 1.0) * part
         if not membership.any() and share > 0:
             membership = beyond * min(1.0, f / share)  # a frame beyond has the condition with this probability
-        sides.append(SideProfile(s, threshold, share, q, f, beyond, membership, severity, "mixture", gain))
+        sides.append(SideProfile(s, threshold, share, q, f, beyond, membership, severity, method, gain, power, side_weight, hidden_weight))
     return sides
 
 
@@ -419,7 +448,7 @@ def profile_quantities(production: Sequence[Measurement], reference: Sequence[Me
         if q.key in ("jpeg", "haze"):
             sides = [_tail_side(s, prod, ref, severity, q.key) for s in q.sides]
         else:
-            sides = _mixture_sides(q, production, reference, prod, ref, exclude, typical)
+            sides = _mixture_sides(q, production, reference, prod, ref, exclude, typical, severity)
         if q.key == "jpeg":
             compressed = sides[0].flagged
         if q.key == "colour":
