@@ -280,3 +280,18 @@ def test_a_geometric_point_without_its_moved_boxes_is_left_to_the_store(tmp_path
     without_clean = batch_tables(plan, rows[2:], moved + [TargetRow(geometric, 2, np.zeros((0, 6)))],
                                  category_ids=sorted(plan.dataset.classes), consistency={geometric})
     assert ("model-a", geometric) in without_clean.truth and without_clean.lost_consistency == {("model-a", geometric)}
+
+
+def test_an_image_streamed_twice_leaves_its_unit_to_the_store(tmp_path: Path) -> None:
+    """A batch committed again in one process (its rows replaced): the unit's tables are built from the store."""
+    plan = compile_plan(load_spec(_spec(tmp_path / "p")))
+    box = np.array([[4, 4, 20, 20, 0.9, 1]], np.float32)
+    first = [PredictionRow(m.name, CLEAN, i, box) for m in plan.models for i in (1, 2)]
+    again = [PredictionRow("model-a", CLEAN, 2, box * 0.5)]
+    with ResultStore(tmp_path / "run") as store:
+        evaluator = StreamingEvaluator(plan).attach(store)
+        evaluator.on_commit(first, [])
+        evaluator.on_commit(again, [])
+        streamed = evaluator.finish()
+    assert set(streamed.tables) == {("model-b", CLEAN)}
+    assert streamed.tables[("model-b", CLEAN)].image_ids == [1, 2]

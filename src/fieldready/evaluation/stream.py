@@ -210,7 +210,7 @@ class StreamingEvaluator:
         self._stop_listening()
         if self._thread is None:
             return Streamed()
-        while True:  # the end mark, behind the batches still queued
+        while self._thread.is_alive():  # the end mark, behind the batches still queued
             self._raise_if_failed()
             try:
                 self._queue.put(_DONE, timeout=0.1)
