@@ -20,7 +20,7 @@ from fieldready.errors import FieldreadyError, StoreError
 from fieldready.evaluation.evaluate import evaluate
 from fieldready.evaluation.stream import StreamingEvaluator
 from fieldready.execution.device import choose_threads, select_device
-from fieldready.execution.ray_executor import execute_ray, require_ray
+from fieldready.execution.ray_executor import driver_device, execute_ray, require_ray
 from fieldready.execution.repeat import execute_repeatability
 from fieldready.execution.runner import RunStats, execute
 from fieldready.execution.store import ResultStore, RunLock, write_atomic
@@ -109,8 +109,9 @@ def run(
         check_signer(signing.key, signing.cert, signing.passphrase)
     with RunLock(run_dir):  # before the plan: a second run stops at once, not after hashing the data
         plan = compile_plan(loaded)
-        device = select_device(plan.spec.run.device)
         executor = executor or plan.spec.run.executor
+        # Under Ray each actor takes its own device (GPUs may be on the workers only): the driver needs no CUDA.
+        device = driver_device(plan.spec.run.device) if executor == "ray" else select_device(plan.spec.run.device)
         if executor == "ray":
             require_ray()  # before the store: without Ray installed, one line naming the extra
         with ResultStore(run_dir) as store:

@@ -22,7 +22,15 @@ from click.testing import CliRunner
 from fieldready import __version__, corruptions
 from fieldready.cli import cli
 from fieldready.errors import DataError, PlanError
-from fieldready.execution.ray_executor import BatchWorker, _Feed, actor_layout, cuda_batch_size, package, sweep_folders
+from fieldready.execution.ray_executor import (
+    BatchWorker,
+    _Feed,
+    actor_layout,
+    cuda_batch_size,
+    driver_device,
+    package,
+    sweep_folders,
+)
 from fieldready.execution.runner import batches
 from fieldready.execution.store import ResultStore
 from fieldready.plan import compile_plan
@@ -152,6 +160,34 @@ def test_a_closed_worker_leaves_no_folder(tmp_path: Path) -> None:
     assert folder.is_dir() and folder.name.startswith(f"fieldready-ray-r1-{os.getpid()}-")
     worker.close()
     assert not folder.exists()
+
+
+def test_device_cuda_on_a_cluster_without_gpus_is_one_line_naming_the_setting(cluster: str, tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    spec.write_text(spec.read_text().replace("device: cpu", "device: cuda"))
+    result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(tmp_path / "run"), "--quiet", "--executor", "ray"])
+    out = result.output
+    assert result.exit_code == 2, out
+    assert "Traceback" not in out and isinstance(result.exception, SystemExit), result.exception
+    assert len(out.strip().splitlines()) == 1, out
+    assert "run.device is 'cuda'" in out and "the Ray cluster has no GPU" in out and "device: auto" in out, out
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_device_auto_runs_on_the_cpu_cluster(cluster: str, tmp_path: Path) -> None:
+    spec = make_detection_project(tmp_path / "p", n_images=2)
+    spec.write_text(spec.read_text().replace("device: cpu", "device: auto"))
+    _run(spec, tmp_path / "run", "--executor", "ray")
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["provenance"]["device"] == "cpu"
+
+
+def test_the_driver_needs_no_cuda_under_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert [driver_device(s).type for s in ("cuda", "cuda:1", "auto", "cpu")] == ["cpu"] * 4  # the GPUs may be on the workers
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert driver_device("cuda:1") == torch.device("cuda:1") and driver_device("cpu") == torch.device("cpu")
 
 
 def test_killed_ray_driver_resumes(cluster: str, tmp_path: Path) -> None:

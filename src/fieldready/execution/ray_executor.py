@@ -42,7 +42,7 @@ import torch
 
 from fieldready import __version__
 from fieldready.errors import DataError, FieldreadyError, ModelError, PlanError
-from fieldready.execution.device import Threads
+from fieldready.execution.device import Threads, select_device
 from fieldready.execution.models.adapter import load_model
 from fieldready.execution.models.kinds import get_kind
 from fieldready.execution.runner import Batch, RunStats, _Targets, batches, pending, progress_bar, run_batch
@@ -51,7 +51,7 @@ from fieldready.plan import TestPlan
 from fieldready.plan.plan import model_entry, option_files, plugin_entry
 from fieldready.usercode import UserCodeError, load_plugin, source_files
 
-__all__ = ["execute_ray", "require_ray", "package", "unpack", "cuda_batch_size", "actor_layout", "sweep_folders"]
+__all__ = ["execute_ray", "require_ray", "driver_device", "package", "unpack", "cuda_batch_size", "actor_layout", "sweep_folders"]
 
 _IN_FLIGHT = 2  # batches queued per actor: the next one starts while the driver commits the last
 _RETRIES = 3  # restarts of a dead actor, and retries of its batch
@@ -69,6 +69,17 @@ def require_ray() -> Any:
             "run.executor is 'ray' but Ray is not installed; pip install 'fieldready[ray]' (or use executor: local)"
         ) from None
     return ray
+
+
+def driver_device(setting: str) -> torch.device:
+    """The driver's own device under Ray (failure gallery, repeated captures) for ``run.device``.
+
+    CUDA when the setting allows it and this machine has it, else the CPU: the GPUs a spec asks for
+    may be on the workers, where each actor takes its own (``execute_ray`` checks that the cluster has one).
+    """
+    if (setting == "auto" or setting.startswith("cuda")) and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return select_device(setting)
 
 
 def cuda_batch_size(largest_pixels: int, free_memory: int) -> int:
@@ -360,8 +371,15 @@ def execute_ray(
     models = [m.name for m in plan.models if work.missing[m.name]]
     setting = str(plan.spec.run.device)
     allow_cuda = device.type == "cuda" or setting == "auto" or setting.startswith("cuda")
-    count, resources = actor_layout(ray.cluster_resources(), allow_cuda=allow_cuda, threads=chosen.torch,
-                                    batches=len(work.batches))
+    cluster = ray.cluster_resources()
+    if setting.startswith("cuda") and not int(cluster.get("GPU", 0)):
+        if started:
+            ray.shutdown()
+        raise PlanError(
+            f"run.device is {setting!r} but the Ray cluster has no GPU ({int(cluster.get('CPU', 0))} CPUs); "
+            "use device: auto (the GPUs when the cluster has them, else CPUs) or cpu, or join a cluster with GPUs"
+        )
+    count, resources = actor_layout(cluster, allow_cuda=allow_cuda, threads=chosen.torch, batches=len(work.batches))
     gpu = resources.get("num_gpus", 0) > 0
     remote = ray.remote(BatchWorker).options(max_restarts=_RETRIES, max_task_retries=_RETRIES, **resources)
     shared_plan, shared_bundle = ray.put(plan), ray.put(bundle)  # once in the object store, not once per actor
