@@ -21,7 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from fieldready.data.types import ImageDetections, ImageTargets
 from fieldready.errors import DataError
 from fieldready.evaluation.evaluate import detections_of, measured_at, moved_targets
 from fieldready.evaluation.metrics.detection import MAX_DETS, pseudo_targets
-from fieldready.evaluation.metrics.match_tables import MatchTables, build_match_tables, merge_match_tables
+from fieldready.evaluation.metrics.match_tables import MatchTables, build_match_tables, merge_match_tables, take_images
 from fieldready.evaluation.metrics.registry import get_metric
 from fieldready.execution.store import PredictionRow, ResultStore, TargetRow
 from fieldready.plan import CLEAN, TestPlan
@@ -79,9 +79,11 @@ def batch_tables(
     in ``consistency``, against the model's clean detections of the same images.
 
     ``category_ids``: the evaluated categories (None: not known until the end, so each table holds
-    every category of its images and ``merge_match_tables`` cuts it to the final list). A geometric
+    every category of its batch and ``merge_match_tables`` cuts it to the final list). A geometric
     point's moved boxes, and a model's clean detections, must be in the same commit (as both
-    executors commit them); a unit whose are not is left to the end-of-run evaluation.
+    executors commit them); a unit whose are not is left to the end-of-run evaluation. All units of
+    the commit are matched in one call (``_build_apart``), so the vectorised matching runs once per
+    batch, not once per unit.
     """
     points = {p.key: p for p in plan.points}
     rows: dict[Unit, dict[int, np.ndarray]] = {}
@@ -92,37 +94,51 @@ def batch_tables(
     for t in targets:
         moved.setdefault(t.point, {})[t.image_id] = _stored(t.data)
     out = BatchTables()
+    truth: dict[Unit, tuple[list[ImageTargets], list[ImageDetections]]] = {}
+    stable: dict[Unit, tuple[list[ImageTargets], list[ImageDetections]]] = {}
     for (model, key), by_id in rows.items():
         ids = sorted(by_id)
         detections = detections_of({i: by_id[i] for i in ids})
         if plan.dataset.labelled:
             if key == CLEAN or not points[key].geometric:
-                gt = [plan.dataset.targets[i] for i in ids]
+                truth[(model, key)] = [plan.dataset.targets[i] for i in ids], detections
             elif all(i in moved.get(key, {}) for i in ids):
-                gt = moved_targets(plan, ids, moved[key])
+                truth[(model, key)] = moved_targets(plan, ids, moved[key]), detections
             else:
-                gt = None
                 out.lost_truth.add((model, key))
-            if gt is not None:
-                out.truth[(model, key)] = build_match_tables(
-                    gt, detections, category_ids=_cats(category_ids, gt, detections), max_dets=MAX_DETS)
         if key in consistency:
             clean = rows.get((model, CLEAN), {})
-            if not all(i in clean for i in ids):
+            if all(i in clean for i in ids):
+                stable[(model, key)] = pseudo_targets(detections_of({i: clean[i] for i in ids}), detections), detections
+            else:
                 out.lost_consistency.add((model, key))
-                continue
-            pseudo = pseudo_targets(detections_of({i: clean[i] for i in ids}), detections)
-            out.consistency[(model, key)] = build_match_tables(
-                pseudo, detections, category_ids=_cats(category_ids, pseudo, detections), max_dets=MAX_DETS)
+    out.truth = _build_apart(truth, category_ids)
+    out.consistency = _build_apart(stable, category_ids)
     return out
 
 
-def _cats(category_ids: list[int] | None, gt: list[ImageTargets], detections: list[ImageDetections]) -> list[int]:
-    """The evaluated categories, or (not known yet) every non-negative label these images hold."""
-    if category_ids is not None:
-        return category_ids
-    labels = np.concatenate([t.labels for t in gt] + [d.labels for d in detections] + [np.zeros(0, np.int64)])
-    return sorted(int(c) for c in np.unique(labels[labels >= 0]))
+def _build_apart(
+    sets: dict[Unit, tuple[list[ImageTargets], list[ImageDetections]]], category_ids: list[int] | None
+) -> dict[Unit, MatchTables]:
+    """Each unit's match tables, from one ``build_match_tables`` call over all units' images (renumbered
+    unit after unit, in id order) cut apart again with ``take_images``."""
+    if not sets:
+        return {}
+    width = max(len(gt) for gt, _ in sets.values())
+    all_gt: list[ImageTargets] = []
+    all_dt: list[ImageDetections] = []
+    for k, (gt, dt) in enumerate(sets.values()):  # each unit's images are in id order
+        all_gt += [replace(t, image_id=k * width + j) for j, t in enumerate(gt)]
+        all_dt += [ImageDetections(k * width + j, d.boxes, d.scores, d.labels) for j, d in enumerate(dt)]
+    if category_ids is None:  # every category the batch holds
+        labels = np.concatenate([t.labels for t in all_gt] + [d.labels for d in all_dt] + [np.zeros(0, np.int64)])
+        category_ids = sorted(int(c) for c in np.unique(labels[labels >= 0]))
+    tables = build_match_tables(all_gt, all_dt, category_ids=category_ids, max_dets=MAX_DETS)
+    out, start = {}, 0
+    for unit, (gt, _) in sets.items():
+        out[unit] = take_images(tables, start, start + len(gt), image_ids=[t.image_id for t in gt])
+        start += len(gt)
+    return out
 
 
 class _Pieces:

@@ -249,3 +249,26 @@ def test_merge_refuses_an_image_in_two_pieces() -> None:
     b = build_match_tables(targets[2:], detections[2:], category_ids=CATEGORY_IDS)
     with pytest.raises(DataError, match=str(targets[2].image_id)):
         merge_match_tables([a, b])
+
+
+def test_sets_matched_in_one_call_come_apart_as_if_built_alone() -> None:
+    """Several image sets renumbered set after set, matched at once, then cut by take_images (the stream's batches)."""
+    from dataclasses import replace
+
+    from fieldready.evaluation.metrics.match_tables import take_images
+
+    sets = [random_case(seed, n_images=5 + seed, crowd_rate=0.2) for seed in range(3)]
+    width = max(len(t) for t, _ in sets)
+    all_t, all_d = [], []
+    for k, (targets, detections) in enumerate(sets):
+        order = sorted(range(len(targets)), key=lambda j: targets[j].image_id)
+        new_id = {targets[j].image_id: k * width + r for r, j in enumerate(order)}
+        all_t += [replace(t, image_id=new_id[t.image_id]) for t in targets]
+        all_d += [ImageDetections(new_id[d.image_id], d.boxes, d.scores, d.labels) for d in detections]
+    together = build_match_tables(all_t, all_d, category_ids=CATEGORY_IDS)
+    start = 0
+    for targets, detections in sets:
+        alone = build_match_tables(targets, detections, category_ids=CATEGORY_IDS)
+        part = take_images(together, start, start + len(targets), image_ids=alone.image_ids)
+        _assert_tables_equal(merge_match_tables([part]), alone)
+        start += len(targets)

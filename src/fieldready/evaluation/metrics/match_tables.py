@@ -37,6 +37,7 @@ __all__ = [
     "MatchTables",
     "build_match_tables",
     "merge_match_tables",
+    "take_images",
     "table_replicates",
     "resample_counts",
     "bbox_iou",
@@ -305,6 +306,30 @@ def merge_match_tables(
         tp=np.concatenate(parts["tp"]).reshape(-1, n_area, n_iou)[order],
         fp=np.concatenate(parts["fp"]).reshape(-1, n_area, n_iou)[order],
         npig=npig,
+    )
+
+
+def take_images(tables: MatchTables, start: int, stop: int, *, image_ids: Sequence[int]) -> MatchTables:
+    """The tables of the image positions ``[start, stop)`` alone, their images renamed ``image_ids`` (sorted).
+
+    Several image sets matched in one ``build_match_tables`` call (each set's images given ids of
+    their own, set after set) come apart again: matching is per (image, category) pair, so each part
+    equals the tables built on its set alone. Entry arrays are views into ``tables``.
+    """
+    if stop - start != len(image_ids):
+        raise ValueError(f"{stop - start} image positions but {len(image_ids)} image ids")
+    lo, hi = np.searchsorted(tables.image, [start, stop])  # entries are in image order
+    return MatchTables(
+        image_ids=[int(i) for i in image_ids],
+        category_ids=list(tables.category_ids),
+        max_dets=tables.max_dets,
+        image=tables.image[lo:hi] - start,
+        category=tables.category[lo:hi],
+        score=tables.score[lo:hi],
+        rank=tables.rank[lo:hi],
+        tp=tables.tp[lo:hi],
+        fp=tables.fp[lo:hi],
+        npig=tables.npig[start:stop],
     )
 
 
