@@ -8,13 +8,18 @@ A. severity, per image: each estimator on the clean and the corrupted image; blu
    JPEG quality read from the encoded bytes. Targets: blur σ and noise σ within 20 %, JPEG ±5.
 B. frequency, production-style: k % of the production frames get a condition at a random severity
    in a range, and the profile (unpaired, against the reference) must suggest a frequency within
-   ±3 points of k and a median severity near the applied one. Two cameras: "shapes" — the example's
+   ±3 points of k and a median severity near the applied one. Cameras: "shapes" — the example's
    160 committed images are the reference (as `--spec examples/shapes/spec.yaml` makes them) and
-   400 new images of the same generator (its test split) are production; "photographs" — 128 px
-   crops of the photographs, alternately reference and production (13 very different scenes, the
-   hard case: the spread of the content hides mild conditions).
+   400 new images of the same generator (its test split) are production; "shapes-1000" — the same
+   camera with 1000 reference images (the example's validation split continued: its first 160
+   are the committed ones) and 1000 production images, to show what more frames buy;
+   "photographs" — 128 px crops of the photographs, alternately reference and production (13 very
+   different scenes, the hard case: the spread of the content hides mild conditions).
+C. false positives: clean production (no condition applied) against the reference over repeated
+   draws — disjoint sets of new shapes images, and other alternations of the photograph crops:
+   how often any condition is suggested, and how large.
 
-Run: ``python benchmarks/profile.py`` (about five minutes on two shared cores). Needs scikit-image (test extra).
+Run: ``python benchmarks/profile.py`` (about ten minutes on two shared cores). Needs scikit-image (test extra).
 """
 
 from __future__ import annotations
@@ -218,14 +223,36 @@ def frequency_table(
     return lines
 
 
-def shapes_production(n: int) -> list[np.ndarray]:
-    """``n`` new images of the shapes generator (its test split): the same camera, other scenes."""
+def shapes_images(split: str, start: int, n: int) -> list[np.ndarray]:
+    """Images ``start … start + n − 1`` of a shapes generator split ("val": the committed ones first; "test": new scenes)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("shapes_generate", ROOT / "examples/shapes/generate.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return [module.make_image(module.DEFAULT_SEED, "test", i)[0] for i in range(n)]
+    return [module.make_image(module.DEFAULT_SEED, split, i)[0] for i in range(start, start + n)]
+
+
+def shapes_production(n: int) -> list[np.ndarray]:
+    """``n`` new images of the shapes generator (its test split): the same camera, other scenes."""
+    return shapes_images("test", 0, n)
+
+
+def false_positive_row(pairs: list[tuple[list[Measurement], list[Measurement]]], label: str) -> str:
+    """Clean production against its reference, draw by draw: how often any condition is suggested, and how much (haze
+    apart: it is counted by its tail alone, as JPEG is)."""
+    frequencies, any_condition, worst = [], 0, (0.0, "none")
+    for reference, production in pairs:
+        profiles, _ = profile_measurements(production, reference)
+        sides = {sp.side.name: sp.frequency for qp in profiles.values() for sp in qp.sides if qp.quantity.key != "haze"}
+        frequencies += list(sides.values())
+        any_condition += any(f >= 0.01 for f in sides.values())
+        name, f = max(sides.items(), key=lambda kv: kv[1])
+        if f > worst[0]:
+            worst = (f, name)
+    reference, production = pairs[0]
+    return (f"| {label} | {len(pairs)} × {len(production)} vs {len(reference)} | {any_condition} of {len(pairs)} | "
+            f"{np.mean(frequencies):.2%} | {worst[0]:.1%} ({worst[1]}) |")
 
 
 def main() -> None:
@@ -234,8 +261,11 @@ def main() -> None:
     parser.add_argument("--production", type=int, default=400, help="new shapes images as production frames in part B")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--conditions", nargs="+", choices=sorted(SCENARIOS), help="only these conditions in part B (default: all)")
-    parser.add_argument("--parts", default="AB", help="which parts to run: A (severity), B (frequency) or AB")
-    parser.add_argument("--cameras", nargs="+", default=["shapes", "photographs"], choices=["shapes", "photographs"], help="part B's cameras")
+    parser.add_argument("--parts", default="ABC", help="which parts to run: A (severity), B (frequency), C (false positives)")
+    parser.add_argument("--cameras", nargs="+", default=["shapes", "shapes-1000", "photographs"], choices=["shapes", "shapes-1000", "photographs"],
+                        help="part B's and C's cameras")
+    parser.add_argument("--large", type=int, default=1000, help="reference and production images of the shapes-1000 camera")
+    parser.add_argument("--draws", type=int, default=8, help="clean draws per camera in part C")
     args = parser.parse_args()
     conditions = tuple(args.conditions) if args.conditions else None
     import torch
@@ -258,11 +288,36 @@ def main() -> None:
         print("### Shapes camera: reference = the example's 160 images, production = 400 new images of its generator\n")
         print("\n".join(frequency_table(example_images(ROOT / "examples/shapes/data/images", 10**6), shapes_production(args.production),
                                          seed=args.seed, conditions=conditions)))
+    if "B" in args.parts and "shapes-1000" in args.cameras:
+        print(f"\n### Shapes camera, {args.large} reference images (validation split) and {args.large} production images\n")
+        print("\n".join(frequency_table(shapes_images("val", 0, args.large), shapes_images("test", 0, args.large), seed=args.seed,
+                                         conditions=conditions)))
+    frames = [c for im in photos.values() for c in crops(im)]
     if "B" in args.parts and "photographs" in args.cameras:
-        frames = [c for im in photos.values() for c in crops(im)]
-        frames = [frames[i] for i in np.random.default_rng(args.seed).permutation(len(frames))]
+        order = np.random.default_rng(args.seed).permutation(len(frames))
         print("\n### Photographs: 128 px crops of 13 scenes, alternately reference and production\n")
-        print("\n".join(frequency_table(frames[0::2], frames[1::2], seed=args.seed, conditions=conditions)))
+        print("\n".join(frequency_table([frames[i] for i in order[0::2]], [frames[i] for i in order[1::2]], seed=args.seed, conditions=conditions)))
+    if "C" in args.parts:
+        print("\n## C. False positives: clean production against the reference, repeated draws\n")
+        print("| camera | draws × production vs reference frames | draws with any condition ≥ 1 % | mean suggested frequency | largest (side) |")
+        print("| --- | --- | --- | --- | --- |")
+        first = 10_000 + 1_000 * args.seed  # test-split images no part B draw used
+        if "shapes" in args.cameras:
+            reference = [_measure(f, f"ref{i}") for i, f in enumerate(example_images(ROOT / "examples/shapes/data/images", 10**6))]
+            draws = [[_measure(f, f"p{i}") for i, f in enumerate(shapes_images("test", first + d * args.production, args.production))]
+                     for d in range(args.draws)]
+            print(false_positive_row([(reference, d) for d in draws], "shapes"))
+        if "shapes-1000" in args.cameras:
+            reference = [_measure(f, f"ref{i}") for i, f in enumerate(shapes_images("val", 0, args.large))]
+            n_draws = max(2, args.draws // 3)
+            draws = [[_measure(f, f"p{i}") for i, f in enumerate(shapes_images("test", first + 50_000 + d * args.large, args.large))]
+                     for d in range(n_draws)]
+            print(false_positive_row([(reference, d) for d in draws], f"shapes-{args.large}"))
+        if "photographs" in args.cameras:
+            measured = [_measure(f, f"crop{i}") for i, f in enumerate(frames)]
+            orders = [np.random.default_rng(args.seed + 1 + d).permutation(len(frames)) for d in range(args.draws)]
+            # each draw its own alternation of the crops: another clean production against another reference
+            print(false_positive_row([([measured[i] for i in o[0::2]], [measured[i] for i in o[1::2]]) for o in orders], "photographs"))
     total = time.perf_counter() - start
     print(f"\ntime: {total:.0f} s (A {t_a:.0f} s, B {total - t_a:.0f} s)")
 

@@ -13,7 +13,10 @@ Two numbers come out per condition:
 * the *frequency*: the share beyond in excess of the reference's own, ``(p − q) / (π − q)``, where
   π is the share of frames with the condition that land beyond — from the fitted severities, so a
   condition partly hidden in the scenes' spread is not under-counted (``_mixture_sides``) — and 0
-  when the mixture finds no significant shifted side. Where the fit rests on exposure or contrast
+  when the mixture finds no significant shifted side — unless the count itself is significant: the
+  exceedance test (``mixture.exceedance_pvalue``) says clean frames would show that many beyond less
+  than once in a thousand draws; the frequency is then the excess share and the severities come from
+  the frames beyond (a condition the mixture's grid cannot follow). Where the fit rests on exposure or contrast
   severities inside the reference's range (very different scenes, ``_STRONG``), the count cannot
   see the condition and the mixture's weight on the side is the frequency. JPEG quality is read from the files, so its
   frequency is the share of frames below the reference's 5th percentile (lossless counting as 100)
@@ -363,7 +366,8 @@ def _mixture_sides(
     alone would also absorb the sampling differences between two finite sets, only supplies π
     and the severity distribution — except when the fit rests on severities kept only for their
     strength (``_STRONG``: exposure and contrast over very different scenes): there the count
-    cannot see the condition and the mixture's weight on the side is the frequency.
+    cannot see the condition and the mixture's weight on the side is the frequency. A side the
+    mixture does not find still counts when its excess beyond is significant by the exceedance test.
     """
     key = quantity.key
     x = np.array([_fit_space(key, m) for m in production], dtype=np.float64)
