@@ -4,6 +4,8 @@ Each unit is measured once, by the metric registry's rows for the task; its data
 logits, with what they are compared against) is kept as the unit's ``Resampled`` source, so the
 judge resamples confidence intervals from it without evaluating again. Detection ground truth of
 geometric points comes from the store, where the runner put the boxes as the corruption moved them.
+The per-image match tables may arrive already built, streamed while the run executed
+(``evaluation.stream``); the COCO ground-truth dict of an image set is built once for all its units.
 """
 
 from __future__ import annotations
