@@ -167,6 +167,8 @@ def test_json_is_strict_and_html_self_contained(measured, profiles) -> None:
     assert json.loads(text)["frames"]["count"] == 400
     blur = data["quantities"]["blur"]
     assert sum(blur["histogram"]["production"]) == 400 and sum(blur["histogram"]["reference"]) == 300
+    assert blur["sides"][0]["method"] == "mixture" and blur["sides"][0]["mixture_gain"] > 6
+    assert data["quantities"]["jpeg"]["sides"][0]["method"] == "tail"  # read from the files, counted
     assert data["per_frame"][0]["conditions"] == ["gaussian_blur"]
     html = profile_html(report, conditions_yaml(suggestion))
     assert html.count("<svg") == len(profiles)

@@ -111,6 +111,9 @@ def profile_json(report: ProfileReport) -> dict:
                     "frequency": _num(sp.frequency),
                     "frames": sp.count,
                     "severity_p10_p50_p90": [_num(v) for v in sp.severity],
+                    "method": sp.method,  # mixture, or tail: counted beyond the range alone
+                    "mixture_gain": _num(sp.gain),
+                    "mixture_weight": _num(sp.weight),
                 }
                 for sp in qp.sides
             ],
