@@ -168,8 +168,10 @@ def build_match_tables(
         return out
 
     # ground truth, in annotation order (image order of ``targets``, then box order)
-    g_img = np.concatenate([np.full(len(targets[j].labels), pos_of[targets[j].image_id]) for j in range(len(targets))] + [np.zeros(0, int)]).astype(np.int64)
-    g_cat = np.concatenate([_cat(t.labels) for t in targets] + [np.zeros(0, int)]).astype(np.int64)
+    # per-image arrays are joined first and converted once (a few numpy calls per image, not per step)
+    g_img = np.repeat(np.array([pos_of[t.image_id] for t in targets], dtype=np.int64),
+                      np.array([len(t.labels) for t in targets], dtype=np.int64))
+    g_cat = _cat(np.concatenate([np.asarray(t.labels, dtype=np.int64) for t in targets] + [np.zeros(0, np.int64)]))
     g_box = np.concatenate([target_xywh(t) for t in targets] + [np.zeros((0, 4))])
     g_area = np.concatenate([t.area for t in targets] + [np.zeros(0)])
     g_crowd = np.concatenate([t.iscrowd for t in targets] + [np.zeros(0, bool)]).astype(bool)
@@ -180,9 +182,11 @@ def build_match_tables(
     np.add.at(npig, (g_img, g_cat), (~g_ignore).astype(np.int64))
 
     # detections: per (image, category) pair sorted by score (stable), cut to max_dets[-1]
-    d_img = np.concatenate([np.full(len(d.scores), pos_of[d.image_id]) for d in detections] + [np.zeros(0, int)]).astype(np.int64)
-    d_cat = np.concatenate([_cat(d.labels) for d in detections] + [np.zeros(0, int)]).astype(np.int64)
-    d_box = np.concatenate([xyxy_to_xywh(d.boxes) for d in detections] + [np.zeros((0, 4))])
+    d_img = np.repeat(np.array([pos_of[d.image_id] for d in detections], dtype=np.int64),
+                      np.array([len(d.scores) for d in detections], dtype=np.int64))
+    d_cat = _cat(np.concatenate([np.asarray(d.labels, dtype=np.int64) for d in detections] + [np.zeros(0, np.int64)]))
+    d_box = xyxy_to_xywh(np.concatenate([np.asarray(d.boxes, dtype=np.float64).reshape(-1, 4) for d in detections]
+                                        + [np.zeros((0, 4))]))
     d_score = np.concatenate([d.scores for d in detections] + [np.zeros(0)])
     if not np.isfinite(d_score).all() or not np.isfinite(d_box).all():
         raise DataError("detections contain NaN or infinite boxes or scores; check the model adapter's output")
