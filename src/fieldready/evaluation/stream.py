@@ -18,6 +18,7 @@ thread (a unit's metrics are a few array operations over its logits), so it stre
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -38,6 +39,7 @@ __all__ = ["Streamed", "BatchTables", "StreamingEvaluator", "batch_tables"]
 
 Unit = tuple[str, str]  # (model, point)
 _DONE = object()  # the queue's end mark
+_NICE = 10  # the stream thread's niceness above the run's
 
 
 @dataclass
@@ -139,6 +141,15 @@ def _build_apart(
         out[unit] = take_images(tables, start, start + len(gt), image_ids=[t.image_id for t in gt])
         start += len(gt)
     return out
+
+
+def _lower_priority() -> None:
+    """Nice the calling thread (Linux: per thread) so its work takes idle cores, not the models' or the decoder's."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + _NICE))
+    except (AttributeError, OSError):  # not Linux or not allowed: the thread runs at the run's priority
+        pass
 
 
 class _Pieces:
@@ -263,6 +274,7 @@ class StreamingEvaluator:
 
     # the thread ---------------------------------------------------------------------------------
     def _consume(self) -> None:
+        _lower_priority()
         while not self._stop.is_set():
             try:
                 item = self._queue.get(timeout=0.1)
