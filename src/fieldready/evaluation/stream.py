@@ -191,10 +191,10 @@ class StreamingEvaluator:
 
     def __init__(self, plan: TestPlan, *, depth: int = 4) -> None:
         self.plan = plan
-        self.enabled = plan.spec.task == "detection" and bool(plan.points)
         self._category_ids = sorted(plan.dataset.classes) or None
         self._consistency = {p.key for p in plan.points if measured_at(get_metric("consistency"), plan, p)}
-        self.enabled = self.enabled and (plan.dataset.labelled or bool(self._consistency))
+        # classification has no per-image work worth a thread; detection needs labels or consistency to match against
+        self.enabled = plan.spec.task == "detection" and bool(plan.points) and (plan.dataset.labelled or bool(self._consistency))
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self._error: BaseException | None = None

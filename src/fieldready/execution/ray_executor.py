@@ -77,9 +77,14 @@ def driver_device(setting: str) -> torch.device:
     CUDA when the setting allows it and this machine has it, else the CPU: the GPUs a spec asks for
     may be on the workers, where each actor takes its own (``execute_ray`` checks that the cluster has one).
     """
-    if (setting == "auto" or setting.startswith("cuda")) and not torch.cuda.is_available():
+    if _allows_cuda(setting) and not torch.cuda.is_available():
         return torch.device("cpu")
     return select_device(setting)
+
+
+def _allows_cuda(setting: str) -> bool:
+    """Whether ``run.device`` lets the actors take GPUs (``auto``, ``cuda``, ``cuda:N``)."""
+    return setting == "auto" or setting.startswith("cuda")
 
 
 def cuda_batch_size(largest_pixels: int, free_memory: int) -> int:
@@ -370,7 +375,6 @@ def execute_ray(
     chosen = Threads(threads, 1, "run.threads") if threads else Threads(1, 1, "ray")
     models = [m.name for m in plan.models if work.missing[m.name]]
     setting = str(plan.spec.run.device)
-    allow_cuda = device.type == "cuda" or setting == "auto" or setting.startswith("cuda")
     cluster = ray.cluster_resources()
     if setting.startswith("cuda") and not int(cluster.get("GPU", 0)):
         if started:
@@ -379,7 +383,7 @@ def execute_ray(
             f"run.device is {setting!r} but the Ray cluster has no GPU ({int(cluster.get('CPU', 0))} CPUs); "
             "use device: auto (the GPUs when the cluster has them, else CPUs) or cpu, or join a cluster with GPUs"
         )
-    count, resources = actor_layout(cluster, allow_cuda=allow_cuda, threads=chosen.torch, batches=len(work.batches))
+    count, resources = actor_layout(cluster, allow_cuda=_allows_cuda(setting), threads=chosen.torch, batches=len(work.batches))
     gpu = resources.get("num_gpus", 0) > 0
     remote = ray.remote(BatchWorker).options(max_restarts=_RETRIES, max_task_retries=_RETRIES, **resources)
     shared_plan, shared_bundle = ray.put(plan), ray.put(bundle)  # once in the object store, not once per actor

@@ -223,12 +223,12 @@ def evaluate_detection(
     check_image_sets(targets, detections)
     cats = sorted(int(c) for c in set(category_ids))
     image_ids = sorted(int(t.image_id) for t in targets)
-    gt = coco_ground_truth(targets, category_ids=cats) if ground_truth is None else ground_truth
-    dt = coco_detections(detections)
-    precision, recall = _run_engine(gt, dt, image_ids=image_ids, category_ids=cats, max_dets=max_dets)
     if tables is not None and (tables.image_ids != image_ids or tables.category_ids != cats
                                or tables.max_dets != tuple(int(m) for m in max_dets)):
         raise ValueError("the match tables given were built on other images, categories or max_dets")
+    gt = coco_ground_truth(targets, category_ids=cats) if ground_truth is None else ground_truth
+    dt = coco_detections(detections)
+    precision, recall = _run_engine(gt, dt, image_ids=image_ids, category_ids=cats, max_dets=max_dets)
     return DetectionEval(
         stats=summarize(precision, recall),
         per_class=_per_class(precision, recall, cats),
