@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -252,3 +253,26 @@ def test_clean_frames_get_no_condition_from_the_count() -> None:
         production = [_wide(i, rng) for i in range(400)]
         profiles = profile_quantities(production, reference)
         assert not [sp.side.name for k, qp in profiles.items() for sp in qp.sides if k not in ("jpeg", "haze") and sp.method == "tail"]
+
+
+def _haze_frequency(production: list[Measurement], reference: list[Measurement]) -> float:
+    return profile_quantities(production, reference)["haze"].sides[0].frequency
+
+
+def test_haze_counts_only_a_significant_excess() -> None:
+    # Clean sets differ by chance in their haziest frames: 160 vs 400 frames leave 3–9 % beyond the
+    # reference's 95th percentile. Over 6 clean draws no haze is suggested; 15 % veiled frames are found.
+    rng = np.random.default_rng(3)
+    excess = []
+    for draw in range(6):
+        reference = [_frame(i, rng) for i in range(160)]
+        production = [_frame(i, rng) for i in range(400)]
+        ref = np.array([m.haze for m in reference])
+        share = float(np.mean(np.array([m.haze for m in production]) > np.percentile(ref, 95)))
+        excess.append(share - float(np.mean(ref > np.percentile(ref, 95))))
+        assert _haze_frequency(production, reference) == 0.0, f"draw {draw}"
+    assert max(excess) > 0.01  # the draws did show an excess beyond, which the ungated count would have suggested
+    reference = [_frame(i, rng) for i in range(160)]
+    production = [_frame(i, rng) for i in range(400)]
+    production[:60] = [dataclasses.replace(m, haze=m.haze + 0.3) for m in production[:60]]
+    assert _haze_frequency(production, reference) == pytest.approx(0.15, abs=0.03)

@@ -273,9 +273,16 @@ def _tail_severities(side: Side, values: np.ndarray, q: float, f: float, n: int)
 
 
 def _tail_side(side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarray, key: str) -> SideProfile:
-    """A side judged by its tail alone: frequency = the excess share beyond, severities from those frames."""
+    """A side judged by its tail alone: frequency = the excess share beyond, severities from those frames.
+
+    A JPEG quality read from the file is exact, so every frame below the reference's range is
+    compressed. A haze estimate varies with the scene: its excess counts only when the exceedance
+    test finds it significant, else two clean sets would differ by a few "hazy" percent.
+    """
     threshold, p, q, beyond, _ = _tail(side, prod, ref, key, None)
     f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
+    if key != "jpeg" and f > 0 and not _count_significant(beyond, prod, ref, q, threshold):
+        f = 0.0
     quantiles = _tail_severities(side, severity[beyond], q, f, int(np.isfinite(prod).sum()))
     return SideProfile(side, threshold, p, q, f, beyond, beyond.astype(np.float64), quantiles, "tail")
 
