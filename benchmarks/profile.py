@@ -15,6 +15,10 @@ B. frequency, production-style: k % of the production frames get a condition at 
    are the committed ones) and 1000 production images, to show what more frames buy;
    "photographs" — 128 px crops of the photographs, alternately reference and production (13 very
    different scenes, the hard case: the spread of the content hides mild conditions).
+   ``--seeds 0 1 2 3`` repeats part B over draws — other frames and severities for the conditions,
+   other production frames (and for shapes-1000 other reference frames: image ``seed × 1000`` on),
+   another alternation of the crops — and summarises each cell's root-mean-square and worst error:
+   one draw's error is one sample of the estimator's, whose spread is what a user meets.
 C. false positives: clean production (no condition applied) against the reference over repeated
    draws — disjoint sets of new shapes images, and other alternations of the photograph crops:
    how often any condition is suggested, and how large.
@@ -184,8 +188,9 @@ def _side(profiles: dict, name: str):  # noqa: ANN202
 def frequency_table(
     reference_frames: list[np.ndarray], production_frames: list[np.ndarray], *, shares=(0.05, 0.10, 0.20, 0.30), seed: int = 0,
     conditions: tuple[str, ...] | None = None,
-) -> list[str]:
-    """Unpaired recovery of the frequency and severity of a condition applied to k % of production frames."""
+) -> tuple[list[str], dict[tuple[str, float], float]]:
+    """Unpaired recovery of the frequency and severity of a condition applied to k % of production frames: the
+    table's lines and each (condition, share)'s error in points."""
     reference = [_measure(f, f"ref{i}") for i, f in enumerate(reference_frames)]
     clean = [_measure(f, f"prod{i}") for i, f in enumerate(production_frames)]
     n = len(clean)
@@ -199,6 +204,7 @@ def frequency_table(
         "| condition | applied to | severity applied (range; median) | suggested frequency | error (points) | suggested severity p10 / p50 / p90 | largest other suggested frequency | within ±3 points |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    errors: dict[tuple[str, float], float] = {}
     for condition, (_, (lo, hi), side_name) in SCENARIOS.items():
         for share in shares:
             k = int(round(share * n))
@@ -213,13 +219,42 @@ def frequency_table(
                 production[i] = _corrupted_measurement(production_frames[i], f"prod{i}", condition, float(s), seed=int(i))
             profiles, _ = profile_measurements(production, reference)
             sp = _side(profiles, side_name)
-            others = max(o.frequency for qp in profiles.values() for o in qp.sides if o.side.name != side_name)
+            others = max(((o.frequency, o.side.name) for qp in profiles.values() for o in qp.sides if o.side.name != side_name), key=lambda t: t[0])
             err = 100 * (sp.frequency - k / n)
+            errors[(condition, share)] = err
             sev = " / ".join(f"{v:.3g}" for v in sp.severity) if sp.severity else "–"
             lines.append(
                 f"| {condition} | {k / n:.0%} ({k}) | {lo:g}–{hi:g}; {np.median(severities):.3g} | {sp.frequency:.1%} | {err:+.1f} | {sev} | "
-                f"{others:.1%} | {'yes' if abs(err) <= 3 else 'NO'} |"
+                f"{others[0]:.1%}{f' ({others[1]})' if others[0] > 0 else ''} | {'yes' if abs(err) <= 3 else 'NO'} |"
             )
+    return lines, errors
+
+
+def summary_table(errors: dict[str, list[dict[tuple[str, float], float]]], shares=(0.05, 0.10, 0.20, 0.30)) -> list[str]:
+    """Per condition and camera, over the draws: the root-mean-square error and the worst error at each share."""
+    cameras = list(errors)
+    draws = {camera: len(runs) for camera, runs in errors.items()}
+    lines = [
+        "| condition | " + " | ".join(f"{c} ({draws[c]} draws): RMS (worst) at k = " + " / ".join(f"{s:.0%}" for s in shares) for c in cameras) + " |",
+        "| --- |" + " --- |" * len(cameras),
+    ]
+    within = total = 0
+    for condition in SCENARIOS:
+        cells = []
+        for camera in cameras:
+            parts = []
+            for share in shares:
+                e = np.array([run[(condition, share)] for run in errors[camera] if (condition, share) in run])
+                if not e.size:
+                    parts.append("–")
+                    continue
+                within += int(np.sum(np.abs(e) <= 3))
+                total += e.size
+                parts.append(f"{np.sqrt(np.mean(e**2)):.1f} ({e[np.argmax(np.abs(e))]:+.1f})")
+            cells.append(" / ".join(parts))
+        if any(c.strip("– /") for c in cells):
+            lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    lines += ["", f"{within} of {total} draws within ±3 points."]
     return lines
 
 
@@ -233,18 +268,12 @@ def shapes_images(split: str, start: int, n: int) -> list[np.ndarray]:
     return [module.make_image(module.DEFAULT_SEED, split, i)[0] for i in range(start, start + n)]
 
 
-def shapes_production(n: int) -> list[np.ndarray]:
-    """``n`` new images of the shapes generator (its test split): the same camera, other scenes."""
-    return shapes_images("test", 0, n)
-
-
 def false_positive_row(pairs: list[tuple[list[Measurement], list[Measurement]]], label: str) -> str:
-    """Clean production against its reference, draw by draw: how often any condition is suggested, and how much (haze
-    apart: it is counted by its tail alone, as JPEG is)."""
+    """Clean production against its reference, draw by draw: how often any condition is suggested, and how much."""
     frequencies, any_condition, worst = [], 0, (0.0, "none")
     for reference, production in pairs:
         profiles, _ = profile_measurements(production, reference)
-        sides = {sp.side.name: sp.frequency for qp in profiles.values() for sp in qp.sides if qp.quantity.key != "haze"}
+        sides = {sp.side.name: sp.frequency for qp in profiles.values() for sp in qp.sides}
         frequencies += list(sides.values())
         any_condition += any(f >= 0.01 for f in sides.values())
         name, f = max(sides.items(), key=lambda kv: kv[1])
@@ -260,6 +289,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=40, help="images taken from each example (shapes, digits) for part A")
     parser.add_argument("--production", type=int, default=400, help="new shapes images as production frames in part B")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", help="part B over these draws (default: --seed alone), with a summary table: "
+                        "each draw applies the conditions to other frames at other severities, and takes other production frames "
+                        "(shapes), other reference and production frames (shapes-1000) or another alternation of the crops (photographs)")
     parser.add_argument("--conditions", nargs="+", choices=sorted(SCENARIOS), help="only these conditions in part B (default: all)")
     parser.add_argument("--parts", default="ABC", help="which parts to run: A (severity), B (frequency), C (false positives)")
     parser.add_argument("--cameras", nargs="+", default=["shapes", "shapes-1000", "photographs"], choices=["shapes", "shapes-1000", "photographs"],
@@ -284,19 +316,31 @@ def main() -> None:
     t_a = time.perf_counter() - start
     if "B" in args.parts:
         print("\n## B. Frequency and severity, production vs reference (unpaired)\n")
-    if "B" in args.parts and "shapes" in args.cameras:
-        print("### Shapes camera: reference = the example's 160 images, production = 400 new images of its generator\n")
-        print("\n".join(frequency_table(example_images(ROOT / "examples/shapes/data/images", 10**6), shapes_production(args.production),
-                                         seed=args.seed, conditions=conditions)))
-    if "B" in args.parts and "shapes-1000" in args.cameras:
-        print(f"\n### Shapes camera, {args.large} reference images (validation split) and {args.large} production images\n")
-        print("\n".join(frequency_table(shapes_images("val", 0, args.large), shapes_images("test", 0, args.large), seed=args.seed,
-                                         conditions=conditions)))
     frames = [c for im in photos.values() for c in crops(im)]
-    if "B" in args.parts and "photographs" in args.cameras:
-        order = np.random.default_rng(args.seed).permutation(len(frames))
-        print("\n### Photographs: 128 px crops of 13 scenes, alternately reference and production\n")
-        print("\n".join(frequency_table([frames[i] for i in order[0::2]], [frames[i] for i in order[1::2]], seed=args.seed, conditions=conditions)))
+    seeds = args.seeds or [args.seed]
+    errors: dict[str, list[dict[tuple[str, float], float]]] = {camera: [] for camera in args.cameras}
+    for seed in seeds if "B" in args.parts else []:
+        if "shapes" in args.cameras:
+            print(f"### Shapes camera (seed {seed}): reference = the example's 160 images, production = {args.production} new images of its generator\n")
+            lines, errs = frequency_table(example_images(ROOT / "examples/shapes/data/images", 10**6),
+                                          shapes_images("test", seed * args.production, args.production), seed=seed, conditions=conditions)
+            print("\n".join(lines))
+            errors["shapes"].append(errs)
+        if "shapes-1000" in args.cameras:
+            print(f"\n### Shapes camera (seed {seed}), {args.large} reference images (validation split) and {args.large} production images\n")
+            lines, errs = frequency_table(shapes_images("val", seed * args.large, args.large), shapes_images("test", seed * args.large, args.large),
+                                          seed=seed, conditions=conditions)
+            print("\n".join(lines))
+            errors["shapes-1000"].append(errs)
+        if "photographs" in args.cameras:
+            order = np.random.default_rng(seed).permutation(len(frames))
+            print(f"\n### Photographs (seed {seed}): 128 px crops of 13 scenes, alternately reference and production\n")
+            lines, errs = frequency_table([frames[i] for i in order[0::2]], [frames[i] for i in order[1::2]], seed=seed, conditions=conditions)
+            print("\n".join(lines))
+            errors["photographs"].append(errs)
+    if "B" in args.parts:
+        print(f"\n### Summary over {len(seeds)} draws (error of the suggested frequency in points)\n")
+        print("\n".join(summary_table(errors)))
     if "C" in args.parts:
         print("\n## C. False positives: clean production against the reference, repeated draws\n")
         print("| camera | draws × production vs reference frames | draws with any condition ≥ 1 % | mean suggested frequency | largest (side) |")
