@@ -254,7 +254,7 @@ def summary_table(errors: dict[str, list[dict[tuple[str, float], float]]], share
             cells.append(" / ".join(parts))
         if any(c.strip("– /") for c in cells):
             lines.append(f"| {condition} | " + " | ".join(cells) + " |")
-    lines += ["", f"{within} of {total} draws within ±3 points."]
+    lines += ["", f"{within} of {total} errors (cells × draws) within ±3 points."]
     return lines
 
 
