@@ -281,10 +281,13 @@ def _tail_side(side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarr
     """
     threshold, p, q, beyond, _ = _tail(side, prod, ref, key, None)
     f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
-    if key != "jpeg" and f > 0 and not _count_significant(beyond, prod, ref, q, threshold):
-        f = 0.0
+    membership = beyond.astype(np.float64)
+    if key != "jpeg":
+        if f > 0 and not _count_significant(beyond, prod, ref, q, threshold):
+            f = 0.0
+        membership *= min(1.0, f / p) if p > 0 else 0.0  # a frame beyond has the condition with this probability
     quantiles = _tail_severities(side, severity[beyond], q, f, int(np.isfinite(prod).sum()))
-    return SideProfile(side, threshold, p, q, f, beyond, beyond.astype(np.float64), quantiles, "tail")
+    return SideProfile(side, threshold, p, q, f, beyond, membership, quantiles, "tail")
 
 
 # The shift grid of each quantity with a mixture: the shift in the fitted space, its severity, its side.
