@@ -280,14 +280,27 @@ def _tail_side(side: Side, prod: np.ndarray, ref: np.ndarray, severity: np.ndarr
     test finds it significant, else two clean sets would differ by a few "hazy" percent.
     """
     threshold, p, q, beyond, _ = _tail(side, prod, ref, key, None)
-    f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
-    membership = beyond.astype(np.float64)
-    if key != "jpeg":
-        if f > 0 and not _count_significant(beyond, prod, ref, q, threshold):
-            f = 0.0
-        membership *= min(1.0, f / p) if p > 0 else 0.0  # a frame beyond has the condition with this probability
-    quantiles = _tail_severities(side, severity[beyond], q, f, int(np.isfinite(prod).sum()))
+    exact = key == "jpeg"
+    f, quantiles = _count_excess(side, threshold, p, q, beyond, prod, ref, severity, exact=exact)
+    membership = beyond.astype(np.float64) if exact else _beyond_membership(beyond, f, p)
     return SideProfile(side, threshold, p, q, f, beyond, membership, quantiles, "tail")
+
+
+def _count_excess(
+    side: Side, threshold: float, p: float, q: float, beyond: np.ndarray, prod: np.ndarray, ref: np.ndarray,
+    values: np.ndarray, *, exact: bool = False,
+) -> tuple[float, list[float]]:
+    """The excess share beyond, ``(p − q) / (1 − q)``, and the severities of the frames beyond; unless
+    ``exact``, the excess is 0 when the exceedance test does not find it significant."""
+    f = max(0.0, (p - q) / (1.0 - q)) if q < 1.0 else 0.0
+    if not exact and f > 0 and not _count_significant(beyond, prod, ref, q, threshold):
+        f = 0.0
+    return f, _tail_severities(side, values[beyond], q, f, int(np.isfinite(prod).sum()))
+
+
+def _beyond_membership(beyond: np.ndarray, f: float, share: float) -> np.ndarray:
+    """Per frame, the probability that it has the condition when only the count says so: f / share for a frame beyond."""
+    return beyond * min(1.0, f / share) if share > 0 else np.zeros(beyond.shape)
 
 
 # The shift grid of each quantity with a mixture: the shift in the fitted space, its severity, its side.
@@ -421,17 +434,16 @@ def _mixture_sides(
             f = side_weight  # the condition stays mostly inside the reference's range, where no count sees it: its weight
         elif fit is not None and gain >= MIN_GAIN:
             f = max(0.0, (p - q) / max(power - q, _MIN_POWER)) if p > q else 0.0
-        elif p > q and _count_significant(beyond, prod, ref, q, threshold):
-            # the count plainly shows the condition where the grid cannot follow it (a shift the 2-D grid
-            # leaves out, severities between its points): the excess share, severities from the frames beyond
-            f = (p - q) / (1.0 - q)
-            severity = _tail_severities(s, values[beyond], q, f, int(np.isfinite(prod).sum()))
-            method = "tail"
         else:
-            f = 0.0  # no shifted component the data needs: an excess beyond is the sampling noise of two sets
+            # The count may still plainly show the condition where the grid cannot follow it (a shift the
+            # 2-D grid leaves out, severities between its points): the excess share, severities from the
+            # frames beyond. Otherwise 0: an excess beyond is the sampling noise of two sets.
+            f, tail_severity = _count_excess(s, threshold, p, q, beyond, prod, ref, values)
+            if f > 0:
+                severity, method = tail_severity, "tail"
         f = min(f, 1.0) * part
-        if not membership.any() and share > 0:
-            membership = beyond * min(1.0, f / share)  # a frame beyond has the condition with this probability
+        if not membership.any():
+            membership = _beyond_membership(beyond, f, share)
         sides.append(SideProfile(s, threshold, share, q, f, beyond, membership, severity, method, gain, power, side_weight, hidden_weight))
     return sides
 
